@@ -1,0 +1,97 @@
+-- Load one run from staging into reporting. Runs inside one transaction (khabar.pipeline.load);
+-- parameters: %(run_id)s, %(airflow_run_id)s, %(version)s. Re-running it leaves the same rows.
+
+create temporary table touched_stories on commit drop as
+    select distinct story_id from reporting.articles where run_id = %(run_id)s
+    union
+    select distinct story_id from staging.documents
+     where run_id = %(run_id)s and status = 'active' and story_id is not null;
+
+delete from reporting.stripped_lines where article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
+delete from reporting.lsh_bands where article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
+delete from reporting.dedup_decisions where run_id = %(run_id)s;
+delete from reporting.duplicates where run_id = %(run_id)s;
+delete from reporting.articles a
+ where a.run_id = %(run_id)s
+   and not exists (select 1 from staging.documents d
+                    where d.run_id = %(run_id)s and d.doc_id = a.article_id and d.status = 'active');
+
+insert into reporting.articles as a (
+    article_id, source_path, outlet, title, body, raw_text, published_at, published_jalali,
+    date_source, date_reason, story_id, is_canonical, body_hash, word_count, run_id)
+select doc_id, source_path, outlet, title, body, raw_text, published_at, published_jalali,
+       date_source, date_reason, story_id, false, body_hash, word_count, run_id
+  from staging.documents
+ where run_id = %(run_id)s and status = 'active'
+on conflict (article_id) do update set
+    source_path = excluded.source_path, outlet = excluded.outlet, title = excluded.title,
+    body = excluded.body, raw_text = excluded.raw_text, published_at = excluded.published_at,
+    published_jalali = excluded.published_jalali, date_source = excluded.date_source,
+    date_reason = excluded.date_reason, story_id = excluded.story_id, body_hash = excluded.body_hash,
+    word_count = excluded.word_count, run_id = excluded.run_id;
+
+insert into reporting.stripped_lines (article_id, line_no, line, rule)
+select s.doc_id, s.line_no, s.line, s.rule
+  from staging.stripped_lines s
+  join staging.documents d on d.run_id = s.run_id and d.doc_id = s.doc_id and d.status = 'active'
+ where s.run_id = %(run_id)s;
+
+insert into reporting.lsh_bands (article_id, band, band_key)
+select doc_id, band, band_key from staging.lsh_bands where run_id = %(run_id)s;
+
+insert into reporting.dedup_decisions (article_id, other_article_id, jaccard, containment, rule, same_story, run_id)
+select doc_id, other_article_id, jaccard, containment, rule, same_story, run_id
+  from staging.dedup_decisions where run_id = %(run_id)s;
+
+insert into reporting.duplicates (source_path, record_index, duplicate_of, body_hash, run_id)
+select source_path, record_index, duplicate_of, body_hash, run_id
+  from staging.documents where run_id = %(run_id)s and status = 'duplicate';
+
+delete from reporting.quarantine q
+ where q.run_id = %(run_id)s
+   and not exists (select 1 from staging.quarantine s
+                    where s.run_id = q.run_id and s.source_path = q.source_path and s.record_index = q.record_index);
+
+insert into reporting.quarantine as q (source_path, record_index, stage, reason, sha256, size_bytes, run_id)
+select source_path, record_index, stage, reason, sha256, size_bytes, run_id
+  from staging.quarantine where run_id = %(run_id)s
+on conflict (run_id, source_path, record_index) do update set
+    stage = excluded.stage, reason = excluded.reason, sha256 = excluded.sha256, size_bytes = excluded.size_bytes;
+
+-- Stories touched by this run: canonical = earliest published, then longest, then smallest id.
+delete from reporting.stories where story_id in (select story_id from touched_stories);
+
+insert into reporting.stories (story_id, canonical_article_id, article_count, first_published_at)
+select story_id,
+       (array_agg(article_id order by published_at asc nulls last, word_count desc, article_id))[1],
+       count(*),
+       min(published_at)
+  from reporting.articles
+ where story_id in (select story_id from touched_stories)
+ group by story_id;
+
+update reporting.articles a
+   set is_canonical = (a.article_id = s.canonical_article_id)
+  from reporting.stories s
+ where s.story_id = a.story_id
+   and s.story_id in (select story_id from touched_stories)
+   and a.is_canonical is distinct from (a.article_id = s.canonical_article_id);
+
+insert into reporting.runs as r (run_id, airflow_run_id, files_discovered, documents_seen, articles_loaded,
+                                 duplicates, quarantined, pipeline_version)
+select %(run_id)s, %(airflow_run_id)s,
+       (select count(*) from staging.files where run_id = %(run_id)s)
+         + (select count(*) from staging.quarantine
+             where run_id = %(run_id)s and stage = 'ingest'
+               and source_path not in (select source_path from staging.files where run_id = %(run_id)s)),
+       (select count(*) from staging.documents where run_id = %(run_id)s)
+         + (select count(*) from staging.quarantine where run_id = %(run_id)s and stage = 'ingest'),
+       (select count(*) from reporting.articles where run_id = %(run_id)s),
+       (select count(*) from reporting.duplicates where run_id = %(run_id)s),
+       (select count(*) from reporting.quarantine where run_id = %(run_id)s),
+       %(version)s
+on conflict (run_id) do update set
+    airflow_run_id = excluded.airflow_run_id, files_discovered = excluded.files_discovered,
+    documents_seen = excluded.documents_seen, articles_loaded = excluded.articles_loaded,
+    duplicates = excluded.duplicates, quarantined = excluded.quarantined,
+    pipeline_version = excluded.pipeline_version, loaded_at = now();

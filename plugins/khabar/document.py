@@ -1,0 +1,68 @@
+"""The one document model that flows through the named steps."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class StrippedLine:
+    """A line (or span) the strip step removed from the body, and the rule that removed it."""
+
+    line_no: int
+    line: str
+    rule: str
+
+
+@dataclass
+class Quarantined:
+    """Input that could not become a document, with the evidence to fix and re-run it."""
+
+    source_path: str
+    stage: str
+    reason: str
+    record_index: int = -1  # -1: the whole file
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+
+@dataclass
+class Document:
+    """One article candidate: a text file, an HTML page, or one crawler record."""
+
+    doc_id: str
+    file_id: str
+    source_path: str  # relative to the landing root
+    record_index: int  # 0 for single-document files
+    file_format: str  # txt | html | json
+    raw_text: str  # exactly what we read (decoded); JSON records as JSON text
+    raw_title: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    status: str = "active"  # active | quarantined | duplicate
+    # strip
+    stripped_text: str | None = None
+    title: str | None = None
+    outlet: str | None = None
+    stripped: list[StrippedLine] = field(default_factory=list)
+    # normalize
+    body: str | None = None
+    # date-tag
+    published_at: datetime | None = None
+    published_jalali: str | None = None
+    date_source: str | None = None
+    date_evidence: str | None = None
+    date_reason: str | None = None
+    # dedup
+    body_hash: str | None = None
+    duplicate_of: str | None = None
+    story_id: str | None = None
+    word_count: int | None = None
+
+
+def make_id(*parts: object) -> str:
+    """A short, deterministic id from its parts (re-running a day gives the same ids)."""
+    text = "\x1f".join(str(p) for p in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

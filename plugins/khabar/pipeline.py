@@ -1,0 +1,297 @@
+"""The pipeline, top to bottom: ingest → strip → normalize → date-tag → dedup → load.
+
+Each stage reads the run's rows from ``staging``, applies one step per document, and writes its
+columns back in one transaction, so a retried stage starts from the same state. ``load`` moves
+the run into ``reporting`` in one transaction: re-running a day leaves the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from psycopg2.extras import execute_values
+
+from khabar import __version__
+from khabar.document import Document, Quarantined
+from khabar.paths import INCLUDE_DIR, SAMPLE_LANDING_DIR
+from khabar.warehouse import apply_migrations, transaction
+
+DOC_COLUMNS = (
+    "doc_id", "file_id", "source_path", "record_index", "file_format", "raw_text", "raw_title", "meta",
+    "status", "stripped_text", "title", "outlet", "body", "published_at", "published_jalali",
+    "date_source", "date_evidence", "date_reason", "body_hash", "duplicate_of", "story_id", "word_count",
+)
+STAGES = ("ingest", "strip", "normalize", "date_tag", "dedup", "load")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the pipeline: the landing partition of one day (Asia/Tehran)."""
+
+    day: date
+    landing_root: Path
+    airflow_run_id: str | None = None
+    max_file_bytes: int = 50 * 1024 * 1024
+
+    @property
+    def run_id(self) -> str:
+        # The warehouse identifies a run by its day, so a re-run or backfill of that day replaces it.
+        return self.day.isoformat()
+
+
+def landing_root_from_env() -> Path:
+    return Path(os.environ.get("NEWS_LANDING_DIR") or SAMPLE_LANDING_DIR)
+
+
+def pipeline_version() -> str:
+    from khabar.strip import Stripper
+
+    return f"khabar-{__version__}+lexicon-{Stripper().version}"
+
+
+# ------------------------------------------------------------------------------ staging helpers
+
+
+def _read_documents(cur, run_id: str, statuses: tuple[str, ...] = ("active",)) -> list[Document]:
+    cur.execute(
+        f"select {', '.join(DOC_COLUMNS)} from staging.documents where run_id = %s and status in %s"
+        " order by source_path, record_index",
+        (run_id, statuses),
+    )
+    return [Document(**dict(zip(DOC_COLUMNS, row))) for row in cur.fetchall()]
+
+
+def _update_documents(cur, run_id: str, docs: list[Document], columns: tuple[str, ...]) -> None:
+    if not docs:
+        return
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    casts = {"meta": "::jsonb", "published_at": "::timestamptz", "word_count": "::integer"}
+    rows = [(d.doc_id, *(_db_value(c, getattr(d, c)) for c in columns)) for d in docs]
+    template = "(" + ", ".join(["%s"] + [f"%s{casts.get(c, '')}" for c in columns]) + ")"
+    execute_values(
+        cur,
+        f"update staging.documents d set {sets} from (values %s) as v (doc_id, {', '.join(columns)})"
+        f" where d.run_id = {_lit(run_id)} and d.doc_id = v.doc_id",
+        rows,
+        template=template,
+    )
+
+
+def _lit(value: str) -> str:
+    # run ids are ISO dates we build ourselves; quoted anyway
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _db_value(column: str, value):
+    return json.dumps(value, ensure_ascii=False, default=str) if column == "meta" else value
+
+
+def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
+    if items:
+        execute_values(
+            cur,
+            "insert into staging.quarantine (run_id, source_path, record_index, stage, reason, sha256, size_bytes)"
+            " values %s on conflict (run_id, source_path, record_index) do update set stage = excluded.stage,"
+            " reason = excluded.reason",
+            [(run_id, q.source_path, q.record_index, q.stage, q.reason, q.sha256, q.size_bytes) for q in items],
+        )
+
+
+# ------------------------------------------------------------------------------ stages
+
+
+def ingest(dsn: str, run: Run) -> dict:
+    """Discover the day's files, read and decode them, record each file; quarantine what fails."""
+    from khabar.ingest import discover_files, ingest_file
+
+    apply_migrations(dsn)
+    files, refused = discover_files(run.landing_root, run.day)
+    infos, docs, bad = [], [], list(refused)
+    for lf in files:
+        info, file_docs, file_bad = ingest_file(lf, run.max_file_bytes)
+        infos.append(info)
+        docs += file_docs
+        bad += file_bad
+    with transaction(dsn) as cur:
+        for table in ("stripped_lines", "quarantine", "documents", "files"):
+            cur.execute(f"delete from staging.{table} where run_id = %s", (run.run_id,))
+        if infos:
+            execute_values(
+                cur,
+                "insert into staging.files (run_id, file_id, source_path, size_bytes, sha256, encoding, file_format, status)"
+                " values %s",
+                [(run.run_id, f.file_id, f.relpath, f.size_bytes, f.sha256, f.encoding, f.file_format, f.status) for f in infos],
+            )
+        if docs:
+            execute_values(
+                cur,
+                "insert into staging.documents (run_id, doc_id, file_id, source_path, record_index, file_format,"
+                " status, raw_text, raw_title, meta) values %s",
+                [
+                    (run.run_id, d.doc_id, d.file_id, d.source_path, d.record_index, d.file_format, "active",
+                     d.raw_text, d.raw_title, json.dumps(d.meta, ensure_ascii=False))
+                    for d in docs
+                ],
+            )
+        _quarantine(cur, run.run_id, bad)
+    return {"files": len(infos), "documents": len(docs), "quarantined": len(bad)}
+
+
+def strip(dsn: str, run: Run) -> dict:
+    """HTML to text and furniture out; every removed line kept with its rule."""
+    from khabar.strip import Stripper
+
+    stripper = Stripper()
+    with transaction(dsn) as cur:
+        docs = _read_documents(cur, run.run_id)
+        empty = []
+        cur.execute("delete from staging.stripped_lines where run_id = %s", (run.run_id,))
+        for doc in docs:
+            stripper.strip_document(doc)
+            if not doc.stripped_text.strip():
+                doc.status = "quarantined"
+                empty.append(Quarantined(doc.source_path, "strip", "empty after boilerplate removal", doc.record_index))
+        _update_documents(cur, run.run_id, docs, ("stripped_text", "title", "outlet", "meta", "status"))
+        lines = [(run.run_id, d.doc_id, s.line_no, s.line, s.rule) for d in docs for s in d.stripped]
+        if lines:
+            execute_values(cur, "insert into staging.stripped_lines (run_id, doc_id, line_no, line, rule) values %s", lines)
+        _quarantine(cur, run.run_id, empty)
+    return {"documents": len(docs), "lines_removed": len(lines), "quarantined": len(empty)}
+
+
+def normalize(dsn: str, run: Run) -> dict:
+    """hazm-based normalization of body and title; the raw text stays beside them."""
+    from khabar.normalize import normalize_text
+
+    with transaction(dsn) as cur:
+        docs = _read_documents(cur, run.run_id)
+        for doc in docs:
+            doc.body = normalize_text(doc.stripped_text or "")
+            doc.title = normalize_text(doc.title) if doc.title else None
+            doc.word_count = len(doc.body.split())
+        _update_documents(cur, run.run_id, docs, ("body", "title", "word_count"))
+    return {"documents": len(docs)}
+
+
+def date_tag(dsn: str, run: Run) -> dict:
+    """Publication date from metadata, datelines, link or record field; null with a reason."""
+    from khabar.dates import tag_date
+
+    with transaction(dsn) as cur:
+        docs = _read_documents(cur, run.run_id)
+        for doc in docs:
+            result = tag_date(doc.meta, doc.meta.get("datelines") or [], doc.source_path, run.day)
+            doc.published_at, doc.published_jalali = result.published_at, result.published_jalali
+            doc.date_source, doc.date_evidence, doc.date_reason = result.source, result.evidence, result.reason
+        _update_documents(
+            cur, run.run_id, docs, ("published_at", "published_jalali", "date_source", "date_evidence", "date_reason")
+        )
+    return {"documents": len(docs), "dated": sum(1 for d in docs if d.published_at is not None)}
+
+
+def dedup(dsn: str, run: Run) -> dict:
+    """Exact copies become duplicates of the first; near-copies join a story, within the run and
+    against articles of earlier days already in the warehouse."""
+    from khabar.dedup import band_keys, body_hash, compare, minhash, shingles
+
+    with transaction(dsn) as cur:
+        docs = _read_documents(cur, run.run_id, ("active", "duplicate"))
+        docs.sort(key=lambda d: (d.published_at is None, d.published_at or 0, d.source_path, d.record_index))
+        cur.execute(
+            "select body_hash, article_id from reporting.articles where run_id < %s and body_hash = any(%s)",
+            (run.run_id, [body_hash(d.body or "") for d in docs]),
+        )
+        earlier_hash = dict(cur.fetchall())
+        seen_hash: dict[str, str] = {}
+        sets: dict[str, set[int]] = {}
+        keys: dict[str, list[int]] = {}
+        originals: list[Document] = []
+        for doc in docs:
+            doc.status, doc.duplicate_of, doc.story_id = "active", None, None
+            doc.body_hash = body_hash(doc.body or "")
+            if doc.body_hash in earlier_hash or doc.body_hash in seen_hash:
+                doc.status = "duplicate"
+                doc.duplicate_of = earlier_hash.get(doc.body_hash) or seen_hash[doc.body_hash]
+                continue
+            seen_hash[doc.body_hash] = doc.doc_id
+            sets[doc.doc_id] = shingles(doc.body or "")
+            keys[doc.doc_id] = band_keys(minhash(sets[doc.doc_id]))
+            originals.append(doc)
+        # Candidates: documents sharing an LSH band key, in this run or in the warehouse (earlier days).
+        stories: dict[str, str] = {}
+        decisions = []
+        for i, doc in enumerate(originals):
+            candidates = []
+            cur.execute(
+                "select distinct a.article_id, a.story_id, a.body from reporting.lsh_bands b"
+                " join reporting.articles a on a.article_id = b.article_id"
+                " where b.band_key = any(%s) and a.run_id < %s order by a.article_id",
+                (keys[doc.doc_id], run.run_id),
+            )
+            candidates += [(aid, sid, shingles(body)) for aid, sid, body in cur.fetchall()]
+            mine = set(keys[doc.doc_id])
+            candidates += [
+                (o.doc_id, stories[o.doc_id], sets[o.doc_id]) for o in originals[:i] if mine.intersection(keys[o.doc_id])
+            ]
+            story = None
+            for other_id, other_story, other_set in candidates:
+                sim = compare(sets[doc.doc_id], other_set)
+                decisions.append((run.run_id, doc.doc_id, other_id, sim.jaccard, sim.containment, sim.rule, sim.same_story))
+                if sim.same_story and story is None:
+                    story = other_story
+            stories[doc.doc_id] = story or doc.doc_id
+            doc.story_id = stories[doc.doc_id]
+        _update_documents(cur, run.run_id, docs, ("status", "body_hash", "duplicate_of", "story_id"))
+        cur.execute("delete from staging.lsh_bands where run_id = %s", (run.run_id,))
+        cur.execute("delete from staging.dedup_decisions where run_id = %s", (run.run_id,))
+        bands = [(run.run_id, doc_id, band, key) for doc_id, ks in keys.items() for band, key in enumerate(ks)]
+        if bands:
+            execute_values(cur, "insert into staging.lsh_bands (run_id, doc_id, band, band_key) values %s", bands)
+        if decisions:
+            execute_values(
+                cur,
+                "insert into staging.dedup_decisions (run_id, doc_id, other_article_id, jaccard, containment, rule,"
+                " same_story) values %s",
+                decisions,
+            )
+    return {
+        "documents": len(docs),
+        "duplicates": sum(1 for d in docs if d.status == "duplicate"),
+        "stories": len(set(stories.values())),
+    }
+
+
+def load(dsn: str, run: Run) -> dict:
+    """Move the run from staging into reporting in one transaction, replacing any earlier load of
+    the same day; recompute the stories the run touches."""
+    sql = (INCLUDE_DIR / "sql" / "load_run.sql").read_text(encoding="utf-8")
+    with transaction(dsn) as cur:
+        cur.execute("select pg_advisory_xact_lock(hashtext('news_load'))")
+        cur.execute(sql, {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()})
+        cur.execute(
+            "select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs where run_id = %s",
+            (run.run_id,),
+        )
+        seen, articles, duplicates, quarantined = cur.fetchone()
+        cur.execute("select count(distinct story_id) from reporting.articles where run_id = %s", (run.run_id,))
+        (stories,) = cur.fetchone()
+    return {"documents": seen, "articles": articles, "duplicates": duplicates, "quarantined": quarantined, "stories": stories}
+
+
+STAGE_FUNCTIONS = {"ingest": ingest, "strip": strip, "normalize": normalize, "date_tag": date_tag, "dedup": dedup, "load": load}
+
+
+def run_day(dsn: str, run: Run, gate: bool = True) -> dict:
+    """Every stage and its gate, in order, in this process (what the DAG does task by task)."""
+    from khabar.gates import validate_stage
+
+    out = {}
+    for stage in STAGES:
+        out[stage] = STAGE_FUNCTIONS[stage](dsn, run)
+        if gate:
+            validate_stage(dsn, stage, run.run_id, run.day, run.airflow_run_id)
+    return out

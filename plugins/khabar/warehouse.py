@@ -1,0 +1,79 @@
+"""The PostgreSQL warehouse: finding it, starting the embedded one, applying migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extensions
+
+from khabar.paths import EMBEDDED_PG_DIR, MIGRATIONS_DIR
+
+# Any fixed 64-bit key: serialises migrations between concurrent runs.
+_MIGRATION_LOCK = 7_310_442_001
+
+
+def embedded_dsn(data_dir: Path | None = None) -> str:
+    """Start (or reuse) the embedded PostgreSQL under the project and return its DSN.
+
+    The server is left running after this process exits so the next run reuses it.
+    """
+    import pgserver  # heavy: only when no warehouse is configured
+
+    data_dir = Path(data_dir or os.environ.get("NEWS_EMBEDDED_PG_DIR") or EMBEDDED_PG_DIR)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    return server.get_uri()
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced, for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return dsn
+
+
+def connect(dsn: str) -> psycopg2.extensions.connection:
+    conn = psycopg2.connect(dsn)
+    conn.set_client_encoding("UTF8")
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(dsn: str) -> Iterator[psycopg2.extensions.cursor]:
+    """One transaction: committed when the block ends, rolled back on any exception."""
+    conn = connect(dsn)
+    try:
+        with conn:  # commits or rolls back
+            with conn.cursor() as cur:
+                yield cur
+    finally:
+        conn.close()
+
+
+def apply_migrations(dsn: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply the numbered ``NNN_*.sql`` files not applied yet, in order; return those applied."""
+    applied: list[str] = []
+    with transaction(dsn) as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        cur.execute("create schema if not exists reporting")
+        cur.execute(
+            "create table if not exists reporting.schema_migrations ("
+            " version text primary key, applied_at timestamptz not null default now())"
+        )
+        cur.execute("select version from reporting.schema_migrations")
+        done = {row[0] for row in cur.fetchall()}
+        for path in sorted(migrations_dir.glob("[0-9][0-9][0-9]_*.sql")):
+            if path.stem in done:
+                continue
+            cur.execute(path.read_text(encoding="utf-8"))
+            cur.execute("insert into reporting.schema_migrations (version) values (%s)", (path.stem,))
+            applied.append(path.stem)
+    return applied
