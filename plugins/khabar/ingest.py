@@ -125,11 +125,12 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         candidates = ["utf-16"]
     else:
         candidates = ["utf-8"]
-        if len(data) % 2 == 0 and data.count(b"\x00") > len(data) // 4:
-            # BOM-less UTF-16: the zero bytes sit on one side of each pair
-            candidates = ["utf-16-le" if data[1::2].count(b"\x00") > data[0::2].count(b"\x00") else "utf-16-be"]
-            if _looks_like_persian_utf16(data):
-                candidates = ["utf-16-le" if data[1::2].count(b"\x06") > data[0::2].count(b"\x06") else "utf-16-be"]
+        if len(data) % 2 == 0:
+            # BOM-less UTF-16: one byte of each pair is 0x00 (Latin) or 0x06 (Arabic script)
+            high_le = data[1::2].count(b"\x00") + data[1::2].count(b"\x06")
+            high_be = data[0::2].count(b"\x00") + data[0::2].count(b"\x06")
+            if max(high_le, high_be) > 0.6 * (len(data) // 2):
+                candidates = ["utf-16-le" if high_le > high_be else "utf-16-be", "utf-8"]
         candidates.append("cp1256")
     for encoding in candidates:
         try:
@@ -145,10 +146,6 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     if b"\x00" in data or _control_share(data.decode("latin-1")) > 0.05:
         raise Rejected(REASON_BINARY)
     raise Rejected(REASON_UNDECODABLE)
-
-
-def _looks_like_persian_utf16(data: bytes) -> bool:
-    return data.count(b"\x06") > len(data) // 8
 
 
 def _record_text(record: dict) -> str | None:

@@ -15,6 +15,7 @@ import re
 from functools import lru_cache
 
 ZWNJ = "\u200c"
+_SPACES = re.compile(r"[ \t]+")
 _PUA = 0xE000  # placeholders for protected spans: private-use characters hazm leaves alone
 _TO_PERSIAN_DIGITS = str.maketrans("0123456789٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹۰۱۲۳۴۵۶۷۸۹")
 _D = r"[0-9۰-۹٠-٩]"
@@ -31,6 +32,8 @@ NON_JOINING = set("اآأإدذرزژوؤة")
 SUFFIXES = ("هایشان", "هایتان", "هایمان", "هایی", "هایش", "هایم", "هایت", "های", "ها", "ترین", "تر")
 AFTER_HEH = ("اند", "ایم", "اید", "ای", "ام", "اش", "ات")  # «خورده‌اند», «خانه‌ای»
 _TOKEN = re.compile(r"[\u0600-\u06FF\u200c]+")
+# A ZWNJ belongs between two letters; anywhere else (by spaces, punctuation, ends) it is noise.
+_STRAY_ZWNJ = re.compile(r"\u200c+(?=[^\w]|$)|(?:^|(?<=[^\w]))\u200c+|\u200c{2,}")
 
 
 @lru_cache(maxsize=1)
@@ -122,5 +125,5 @@ def normalize_text(text: str) -> str:
     for line in protected.split("\n"):
         line = _normalizer().normalize(line)
         line = _TOKEN.sub(lambda m: restore_zwnj(m.group(0)), line)
-        lines.append(line.strip())
+        lines.append(_SPACES.sub(" ", _STRAY_ZWNJ.sub("", line)).strip())
     return _restore("\n".join(ln for ln in lines if ln), spans)

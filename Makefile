@@ -1,0 +1,49 @@
+# Quickstart: `make run` (sample landing zone → warehouse → report) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+AIRFLOW := $(VENV)/bin/airflow
+
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/dags
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: venv airflow-db run test lint
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(AIRFLOW_HOME)/airflow.db: $(VENV)/.installed
+	mkdir -p $(AIRFLOW_HOME)
+	$(AIRFLOW) db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+
+airflow-db: $(AIRFLOW_HOME)/airflow.db
+
+# Runs news_ingest for every day that has data in the landing zone, then reports from the warehouse.
+run: venv airflow-db
+	@mkdir -p $(AIRFLOW_HOME)/runs
+	@for day in $$($(PY) -m khabar.cli days); do \
+	  log=$(AIRFLOW_HOME)/runs/news_ingest-$$day.log; \
+	  if $(AIRFLOW) dags test news_ingest $$day > $$log 2>&1 && grep -q "state=success" $$log; then \
+	    echo "news_ingest $$day: success (log: $$log)"; \
+	  else \
+	    echo "news_ingest $$day: FAILED (log: $$log)"; grep -E "GateFailed|Error|error" $$log | tail -5; exit 1; \
+	  fi; \
+	done
+	@$(PY) -m khabar.report
+
+test: venv airflow-db
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check dags plugins tests
