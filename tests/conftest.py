@@ -10,10 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared"
-SEEDS = SHARED / "seeds"
-CORPUS = SHARED / "corpus"
+from helpers import PROJECT
 
 # Airflow reads these at import time: set them before any test imports it.
 os.environ.setdefault("AIRFLOW_HOME", str(PROJECT / ".airflow"))
@@ -23,10 +20,6 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def needs_shared(path: Path = SHARED):
-    return pytest.mark.skipif(not path.is_dir(), reason=f"{path} is absent (a fresh clone without ../shared)")
 
 
 def _server_dsn(tmp_root: Path) -> str:

@@ -70,6 +70,7 @@ create table if not exists staging.quarantine (
 create table if not exists reporting.articles (
     article_id       text        primary key,
     source_path      text        not null,
+    record_index     integer     not null default 0,   -- position of a crawler record in its file
     outlet           text,
     title            text,
     body             text        not null,

@@ -17,14 +17,14 @@ delete from reporting.articles a
                     where d.run_id = %(run_id)s and d.doc_id = a.article_id and d.status = 'active');
 
 insert into reporting.articles as a (
-    article_id, source_path, outlet, title, body, raw_text, published_at, published_jalali,
+    article_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
     date_source, date_reason, story_id, is_canonical, body_hash, word_count, run_id)
-select doc_id, source_path, outlet, title, body, raw_text, published_at, published_jalali,
+select doc_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
        date_source, date_reason, story_id, false, body_hash, word_count, run_id
   from staging.documents
  where run_id = %(run_id)s and status = 'active'
 on conflict (article_id) do update set
-    source_path = excluded.source_path, outlet = excluded.outlet, title = excluded.title,
+    source_path = excluded.source_path, record_index = excluded.record_index, outlet = excluded.outlet, title = excluded.title,
     body = excluded.body, raw_text = excluded.raw_text, published_at = excluded.published_at,
     published_jalali = excluded.published_jalali, date_source = excluded.date_source,
     date_reason = excluded.date_reason, story_id = excluded.story_id, body_hash = excluded.body_hash,

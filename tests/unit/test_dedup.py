@@ -43,7 +43,7 @@ def test_minhash_estimates_jaccard():
 
 
 def test_seeds_000_and_001_share_a_story_and_002_to_004_do_not():
-    from conftest import SEEDS
+    from helpers import SEEDS
 
     if not SEEDS.is_dir():
         pytest.skip("../shared/seeds is absent")

@@ -1,0 +1,60 @@
+"""Guard rails every DAG in dags/ must meet (one shared DagBag)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from helpers import PROJECT
+
+pytestmark = pytest.mark.dags
+ALLOWED_TAGS = {"news", "ingest", "reporting", "reprocess"}
+HEAVY = ("hazm", "great_expectations", "bs4", "pgserver", "psycopg2", "khabar.normalize", "sklearn", "pandas")
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "news_ingest" in dagbag.dags
+
+
+def test_dag_id_is_the_file_stem(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.fileloc.endswith(f"/{dag_id}.py")
+
+
+def test_owner_retries_tags_and_docs(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.tags and set(dag.tags) <= ALLOWED_TAGS
+        assert dag.doc_md and dag.max_active_runs == 1
+        for task in dag.tasks:
+            assert task.owner not in ("", "airflow"), task.task_id
+            assert task.retries >= 1, task.task_id
+
+
+def test_every_stage_is_followed_by_its_gate(dagbag):
+    dag = dagbag.dags["news_ingest"]
+    order = [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") else None
+    pairs = [("ingest_files", "validate_ingest"), ("strip_boilerplate", "validate_strip"), ("normalize_text", "validate_normalize"),
+             ("tag_dates", "validate_date_tag"), ("deduplicate", "validate_dedup"), ("load_warehouse", "validate_load")]
+    for (stage, gate), nxt in zip(pairs, [*pairs[1:], (None, None)]):
+        assert dag.get_task(stage).downstream_task_ids == {gate}
+        if nxt[0]:
+            assert dag.get_task(gate).downstream_task_ids == {nxt[0]}
+    assert order is None or order[0] == "ingest_files"
+
+
+def test_whole_day_timetable_in_tehran(dagbag):
+    dag = dagbag.dags["news_ingest"]
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert str(dag.timezone) in ("Asia/Tehran", "Timezone('Asia/Tehran')")
+
+
+def test_nothing_heavy_is_imported_at_parse_time():
+    code = (
+        "import sys, runpy; runpy.run_path('dags/news_ingest.py');"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
