@@ -83,7 +83,7 @@ def _gate(name: str, **context) -> dict:
     start_date=pendulum.datetime(2000, 1, 1, tz=TEHRAN),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "news-data", "retries": 2, "retry_delay": pendulum.duration(minutes=2)},
+    default_args={"owner": "news-data", "retries": 2, "retry_delay": pendulum.duration(minutes=1)},
     tags=["news", "ingest"],
     doc_md=__doc__,
 )

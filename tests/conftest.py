@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -18,6 +19,10 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PROJECT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+# pgserver logs from an atexit hook, after pytest has closed its capture streams: keep it quiet.
+logging.getLogger("pgserver").addHandler(logging.NullHandler())
+logging.getLogger("pgserver").propagate = False
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 

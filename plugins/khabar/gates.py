@@ -232,7 +232,7 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
     query = spec.query % {"run_id": _quote(run_id)}
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_postgres(name="warehouse", connection_string=_sqlalchemy_url(dsn))
+    source = context.data_sources.add_sql(name="warehouse", connection_string=_sqlalchemy_url(dsn))
     asset = source.add_query_asset(name=f"{stage}_rows", query=query)
     batch = asset.add_batch_definition_whole_table("run").get_batch()
     suite = gx.ExpectationSuite(name=f"news_{stage}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
+from datetime import date
+
+from khabar.pipeline import Run, run_day
 from khabar.warehouse import apply_migrations, embedded_dsn, redact_dsn
 
 pytestmark = pytest.mark.integration
@@ -18,6 +21,12 @@ def test_embedded_server_starts_migrates_and_is_reused(tmp_path):
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from information_schema.tables where table_schema = 'reporting'")
         assert cur.fetchone()[0] >= 6
+    # the whole pipeline with its GX gates over the Unix-socket DSN (what `make run` does)
+    landing = tmp_path / "landing" / "2022-01-25"
+    landing.mkdir(parents=True)
+    (landing / "a.txt").write_text("عنوان خبر\nمتن خبر درباره همکاریهای دو کشور است.\nانتهای پیام/", encoding="utf-8")
+    result = run_day(dsn, Run(date(2022, 1, 25), tmp_path / "landing"))
+    assert result["load"]["articles"] == 1
 
 
 def test_password_is_redacted_from_messages():
