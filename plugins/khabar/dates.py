@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -191,7 +191,3 @@ def tag_date(meta: dict, datelines: list[str], source_path: str, run_day: date) 
         return DateResult(when.astimezone(ZoneInfo("UTC")), to_jalali_text(local.date()), source, evidence, None)
     reason = "; ".join(rejected) if rejected else "no date found in metadata, header lines, link or record"
     return DateResult(None, None, "none", None, reason)
-
-
-def next_day(day: date) -> date:
-    return day + timedelta(days=1)

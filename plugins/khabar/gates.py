@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from khabar.warehouse import transaction
+from khabar.warehouse import quote_literal, transaction
 
 FURNITURE_RE = "(پربیننده ترین خبرها|ارسال نظرات|انتهای پیام|مشاهده در مرجع)"
 # Folds the body as the lexicon does (Arabic letters, ZWNJ and spaces) before looking for furniture.
@@ -28,10 +28,6 @@ class GateFailed(Exception):
 class GateSpec:
     query: str  # selects the run's rows; %(run_id)s is bound (as a literal) before GX sees it
     expectations: list  # great_expectations.expectations instances
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _ingest(gxe, day: date) -> GateSpec:
@@ -229,7 +225,7 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     spec = SUITES[stage](gxe, day)
-    query = spec.query % {"run_id": _quote(run_id)}
+    query = spec.query % {"run_id": quote_literal(run_id)}
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_sql(name="warehouse", connection_string=_sqlalchemy_url(dsn))
@@ -238,7 +234,7 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
     suite = gx.ExpectationSuite(name=f"news_{stage}")
     for expectation in spec.expectations:
         if isinstance(expectation, gxe.UnexpectedRowsExpectation):
-            expectation.unexpected_rows_query = expectation.unexpected_rows_query.replace("%(run_id)s", _quote(run_id))
+            expectation.unexpected_rows_query = expectation.unexpected_rows_query.replace("%(run_id)s", quote_literal(run_id))
         suite.add_expectation(expectation)
     result = batch.validate(suite)
     stats = result.statistics

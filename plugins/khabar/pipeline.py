@@ -18,7 +18,7 @@ from psycopg2.extras import execute_values
 from khabar import __version__
 from khabar.document import Document, Quarantined
 from khabar.paths import INCLUDE_DIR, SAMPLE_LANDING_DIR
-from khabar.warehouse import apply_migrations, transaction
+from khabar.warehouse import apply_migrations, quote_literal, transaction
 
 DOC_COLUMNS = (
     "doc_id", "file_id", "source_path", "record_index", "file_format", "raw_text", "raw_title", "meta",
@@ -75,15 +75,10 @@ def _update_documents(cur, run_id: str, docs: list[Document], columns: tuple[str
     execute_values(
         cur,
         f"update staging.documents d set {sets} from (values %s) as v (doc_id, {', '.join(columns)})"
-        f" where d.run_id = {_lit(run_id)} and d.doc_id = v.doc_id",
+        f" where d.run_id = {quote_literal(run_id)} and d.doc_id = v.doc_id",
         rows,
         template=template,
     )
-
-
-def _lit(value: str) -> str:
-    # run ids are ISO dates we build ourselves; quoted anyway
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _db_value(column: str, value):

@@ -70,9 +70,12 @@ class Stripper:
 
     def __init__(self, lexicon_path: Path = LEXICON_PATH) -> None:
         self.version, self.rules = load_lexicon(lexicon_path)
+        # grouped once here: strip_lines consults them for every line of every document
+        self._by_kind = {kind: [r for r in self.rules if r.kind == kind] for kind in {r.kind for r in self.rules}}
+        self._whole_line = [r for r in self.rules if r.kind in ("block", "line", "byline")]
 
     def _rules(self, kind: str) -> list[Rule]:
-        return [r for r in self.rules if r.kind == kind]
+        return self._by_kind.get(kind, [])
 
     def strip_lines(self, lines: list[str], title: str | None) -> tuple[list[str], list[StrippedLine], str | None, str | None]:
         """Remove furniture from ``lines``; return kept lines, removed lines, title, outlet."""
@@ -146,10 +149,9 @@ class Stripper:
         return kept, removed, title, outlet
 
     def _match_whole(self, folded: str, words: int) -> Rule | None:
-        for rule in self.rules:
-            if rule.kind in ("block", "line", "byline") and words <= FURNITURE_LINE_MAX_WORDS and rule.pattern.search(folded):
-                return rule
-        return None
+        if words > FURNITURE_LINE_MAX_WORDS:
+            return None
+        return next((rule for rule in self._whole_line if rule.pattern.search(folded)), None)
 
     def _end_marker(self, folded: str) -> re.Match | None:
         for rule in self._rules("end"):
@@ -167,10 +169,6 @@ class Stripper:
     def _outlet_of(rule: Rule, folded: str) -> str | None:
         m = rule.pattern.search(folded)
         return m.group("outlet").strip() if m and "outlet" in m.groupdict() else None
-
-    def furniture_strings(self) -> list[str]:
-        """Literal marker strings that must never appear in a body (used by the strip gate)."""
-        return ["پربیننده ترین خبرها", "ارسال نظرات", "انتهای پیام", "مشاهده در مرجع"]
 
     def strip_document(self, doc: Document) -> Document:
         """Fill ``stripped_text``, ``title``, ``outlet`` and ``stripped`` of a document."""

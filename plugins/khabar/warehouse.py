@@ -40,6 +40,11 @@ def redact_dsn(dsn: str) -> str:
     return dsn
 
 
+def quote_literal(value: str) -> str:
+    """A SQL string literal, for the few places a value is baked into SQL text (GX queries)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def connect(dsn: str) -> psycopg2.extensions.connection:
     conn = psycopg2.connect(dsn)
     conn.set_client_encoding("UTF8")
