@@ -399,6 +399,8 @@ def is_dateline(line: str) -> bool:
     if not folded or len(folded.split()) > 12:
         return False
     spans = [d for d in find_dates(folded, relative=False) if d.kind == "absolute"]
+    if not spans:
+        return False
     covered = sum(d.end - d.start for d in spans)
     return covered >= 0.7 * len(folded.replace(" ", "")) or covered >= len(folded) - 6
 
@@ -446,10 +448,13 @@ def _from_iso(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
+    if numeric_calendar(parsed.year) != "gregorian":
+        return None  # «1400-11-05T10:30» is Jalali written the ISO way, not the year 1400 AD
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=TEHRAN)
 
 
-FARS_ID = re.compile(r"/(?P<id>\d{10}|\d{14})(?:[/?#]|$)")
+# A news id as a path segment or a file name: «/news/8707060313», «/13960807000572/slug», «13990512000111.html».
+FARS_ID = re.compile(r"(?:^|[/_-])(?P<id>\d{10}|1[34]\d{12})(?=[/?#._-]|$)")
 # Fars's earliest ids (late 1382) start with «60» instead of the year: 6010060837 is a report of
 # 6 Dey 1382, the day after the Bam earthquake; 6011171295 the sixth day of the 22nd Fajr festival,
 # 17 Bahman 1382. Read as 1382 with a lower confidence, since no documentation states the rule.
@@ -514,10 +519,11 @@ def candidates(meta: dict, datelines: list[str], source_path: str) -> list[Candi
             out.append(Candidate("link", text, _local(found[0], None, None), "jalali", SOURCE_CONFIDENCE["link"] * found[1]))
     field = meta.get("date")
     if isinstance(field, str):
-        if from_text := _from_text("record_field", field):
-            out += from_text
-        elif when := _from_iso(field):
+        # ISO first: it carries its UTC offset («...21:00:00Z»), which the text patterns do not read.
+        if when := _from_iso(field):
             out.append(Candidate("record_field", field, when, "gregorian", SOURCE_CONFIDENCE["record_field"]))
+        else:
+            out += _from_text("record_field", field)
     return out
 
 
