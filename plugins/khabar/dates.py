@@ -405,6 +405,27 @@ def is_dateline(line: str) -> bool:
     return covered >= 0.7 * len(folded.replace(" ", "")) or covered >= len(folded) - 6
 
 
+def header_datelines(raw_text: str, datelines: list[str], body: str) -> list[str]:
+    r"""The datelines that stand before the body in the document as read: a publication date sits in
+    the header, while a date line after the text («15/7/1383» under a message quoted in full) dates
+    something else. A dateline whose place cannot be found is kept.
+
+    >>> header_datelines("عنوان\nسه شنبه 5 بهمن 1400\nمتن خبر\n15/7/1383", ["سه شنبه 5 بهمن 1400", "15/7/1383"], "متن خبر")
+    ['سه شنبه 5 بهمن 1400']
+    """
+    def key(text: str) -> str:  # the strip step may have folded letters and spaces in its lines
+        return re.sub(r"\s+", " ", fold_text(text).replace("\\n", " "))
+
+    raw = key(raw_text)
+    first = next((ln.strip() for ln in body.split("\n") if ln.strip()), "")
+    # a prefix of the first body line, cut before anything JSON would escape
+    probe = re.split(r'["\\]', key(first))[0][:40].strip()
+    body_at = raw.find(probe) if probe else -1
+    if body_at < 0:
+        return list(datelines)
+    return [d for d in datelines if not 0 <= body_at < raw.find(key(d).strip())]
+
+
 # ------------------------------------------------------------------------------ publication date
 
 

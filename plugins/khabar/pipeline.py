@@ -178,12 +178,13 @@ def normalize(dsn: str, run: Run) -> dict:
 def date_tag(dsn: str, run: Run) -> dict:
     """Publication date from metadata, datelines, link or record field, with its confidence; every
     date the body mentions; the calendar rows the run's days need; date coverage per outlet."""
-    from khabar.dates import calendar_row, tag_date, tag_mentions
+    from khabar.dates import calendar_row, header_datelines, tag_date, tag_mentions
 
     with transaction(dsn) as cur:
         docs = _read_documents(cur, run.run_id)
         for doc in docs:
-            result = tag_date(doc.meta, doc.meta.get("datelines") or [], doc.source_path, run.day)
+            datelines = header_datelines(doc.raw_text, doc.meta.get("datelines") or [], doc.stripped_text or "")
+            result = tag_date(doc.meta, datelines, doc.source_path, run.day)
             doc.published_at, doc.published_jalali = result.published_at, result.published_jalali
             doc.date_source, doc.date_evidence, doc.date_reason = result.source, result.evidence, result.reason
             doc.date_confidence, doc.date_calendar = result.confidence, result.calendar

@@ -13,6 +13,7 @@ from khabar.dates import (
     fars_link_date,
     find_dates,
     fold_text,
+    header_datelines,
     is_dateline,
     numeric_calendar,
     tag_date,
@@ -226,3 +227,13 @@ def test_calendar_weeks_start_on_saturday_and_count_from_nowruz():
 )
 def test_is_dateline(line, expected):
     assert is_dateline(line) is expected
+
+
+def test_only_header_datelines_date_the_document():
+    # a Fars record whose last paragraph is the date under a quoted message, a day before the news id's
+    record = {"title": "پیام تسلیت", "abstract": "رهبر انقلاب امروز پیامی صادر کردند.", "paragraphs": ["متن پیام", "15/7/1383"]}
+    raw = json.dumps(record, ensure_ascii=False)
+    assert header_datelines(raw, ["15/7/1383"], "رهبر انقلاب امروز پیامی صادر کردند.\nمتن پیام") == []
+    seed_like = "عنوان خبر\nسه شنبه 5 بهمن 1400 - 17:18\n\nرئیس ستاد کل گفت: «همکاری» ادامه دارد."
+    kept = header_datelines(seed_like, ["سه شنبه 5 بهمن 1400 - 17:18"], "رئیس ستاد کل گفت: «همکاری» ادامه دارد.")
+    assert kept == ["سه شنبه 5 بهمن 1400 - 17:18"]
