@@ -72,7 +72,6 @@ def line(name: str, s: dict[str, int], total: int) -> str:
 def labelled_strings() -> None:
     import dateparser
     from dateparser.search import search_dates
-
     from khabar.dates import find_dates
 
     rows = []
@@ -106,7 +105,6 @@ def labelled_strings() -> None:
 
 def labelled_documents() -> None:
     import dateparser
-
     from khabar.dates import TEHRAN, tag_date
 
     docs = [json.loads(x) for x in (LABELLED / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -147,9 +145,8 @@ def fars_truth(link: str) -> str | None:
 
 
 def fars_corpus(shared: Path, run_day: date) -> None:
-    from dateparser.search import search_dates
-
     import dateparser
+    from dateparser.search import search_dates
     from khabar.dates import header_datelines, is_dateline, tag_date
     from khabar.ingest import parse_file
     from khabar.strip import Stripper
@@ -175,7 +172,7 @@ def fars_corpus(shared: Path, run_day: date) -> None:
             for d in docs
         ]
         t_ours += time.perf_counter() - started
-        for record, doc, result in zip(records, docs, results, strict=True):
+        for record, result in zip(records, results, strict=True):
             link = record["link"]
             truth = fars_truth(link)
             if truth is None:

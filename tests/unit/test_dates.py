@@ -6,7 +6,6 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
 from khabar.dates import (
     HIJRI_CONFIDENCE,
     calendar_row,
