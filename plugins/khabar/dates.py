@@ -293,6 +293,13 @@ def _absolute(t: Tables, text: str, folded: str, m: re.Match, calendar: str, mon
         confidence *= HIJRI_CONFIDENCE
     hour, minute = _clock(m)
     weekday_ok, stated = _weekday(t, m.groupdict().get("wd"), day)
+    if weekday_ok is False and calendar == "hijri":
+        # Iran's month may begin a day before or after Umm al-Qura's: a stated weekday one day off
+        # names Iran's day («سه‌شنبه 1 رمضان 1445» is 2024-03-12, Umm al-Qura's 1 Ramadan a Monday).
+        for shift in (1, -1):
+            if (day + timedelta(days=shift)).weekday() == t.weekdays[_key(m["wd"])]:
+                day, weekday_ok = day + timedelta(days=shift), True
+                break
     if weekday_ok is False:
         confidence *= WEEKDAY_MISMATCH_FACTOR
     return DateMatch(m.start(), m.end(), text[m.start():m.end()], day, calendar, kind, hour, minute, weekday_ok, stated,

@@ -236,3 +236,10 @@ def test_only_header_datelines_date_the_document():
     seed_like = "عنوان خبر\nسه شنبه 5 بهمن 1400 - 17:18\n\nرئیس ستاد کل گفت: «همکاری» ادامه دارد."
     kept = header_datelines(seed_like, ["سه شنبه 5 بهمن 1400 - 17:18"], "رئیس ستاد کل گفت: «همکاری» ادامه دارد.")
     assert kept == ["سه شنبه 5 بهمن 1400 - 17:18"]
+
+
+def test_hijri_stated_weekday_one_day_off_names_irans_day():
+    (iran,) = find_dates("سه‌شنبه ۱ رمضان ۱۴۴۵")
+    assert (iran.day, iran.weekday_ok, iran.confidence) == (date(2024, 3, 12), True, HIJRI_CONFIDENCE)
+    (far,) = find_dates("جمعه 1 رمضان 1445")  # no neighbour of Umm al-Qura's Monday: kept, and doubted
+    assert far.day == date(2024, 3, 11) and far.weekday_ok is False and far.confidence < HIJRI_CONFIDENCE
