@@ -198,7 +198,7 @@ def fars_corpus(shared: Path, run_day: date) -> None:
     n = len(pipeline)
     print(f"3. Fars corpus ({shared / 'corpus' / 'fars'}): {n + len(undocumented)} records, {n} with an id in a documented"
           f" form (truth), run day {run_day}")
-    print(line("(a) khabar pipeline: ingest → strip → tag_date", score(pipeline), n))
+    print(line("(a) khabar pipeline: parse, strip, header, tag", score(pipeline), n))
     print(line("(b) khabar tag_date, link only", score(link_ours), n))
     print(line("(b) dateparser.parse(link, ['fa'])", score(link_parse), n))
     print(line("(b) dateparser search_dates(link, ['fa'])[0]", score(link_search), n))
