@@ -320,27 +320,26 @@ def _numeric(t, text, folded, m, reference, day_first: bool):
     calendar = numeric_calendar(int(m["y"]))
     if calendar is None:
         return None
-    day_no, month = int(m["d"]), int(m["m"])
-    confidence = 1.0
-    if calendar == "gregorian" and day_first and day_no <= 12 and month > 12:
-        return _with_parts(t, text, folded, m, calendar, day_no, month, reference)  # American M/D/Y
-    if not 1 <= month <= 12:
+    first, second = int(m["d"]), int(m["m"])  # as written: day/month, or month/day in American use
+    if calendar == "gregorian" and day_first and first <= 12 and second > 12:
+        return _american(t, text, m, month=first, day_no=second)  # «06/19/2019»: 19 cannot be a month
+    if not 1 <= second <= 12:
         return None
-    found = _absolute(t, text, folded, m, calendar, month, reference)
-    if found and calendar == "gregorian" and day_first and day_no <= 12 and day_no != month:
-        confidence = 0.9  # D/M/Y read the Persian and European way; an American M/D/Y would differ
-        found = replace(found, confidence=round(found.confidence * confidence, 3))
+    found = _absolute(t, text, folded, m, calendar, second, reference)
+    if found and calendar == "gregorian" and day_first and first <= 12 and first != second:
+        # D/M/Y read the Persian and European way; an American M/D/Y would name another day
+        found = replace(found, confidence=round(found.confidence * 0.9, 3))
     return found
 
 
-def _with_parts(t, text, folded, m, calendar, month, day_no, reference):
-    day = CONVERT[calendar](int(m["y"]), month, day_no)
+def _american(t, text, m, month: int, day_no: int) -> DateMatch | None:
+    day = gregorian_day(int(m["y"]), month, day_no)
     if day is None:
         return None
     hour, minute = _clock(m)
     weekday_ok, stated = _weekday(t, m.groupdict().get("wd"), day)
     confidence = 0.9 * (WEEKDAY_MISMATCH_FACTOR if weekday_ok is False else 1.0)
-    return DateMatch(m.start(), m.end(), text[m.start():m.end()], day, calendar, "absolute", hour, minute, weekday_ok,
+    return DateMatch(m.start(), m.end(), text[m.start():m.end()], day, "gregorian", "absolute", hour, minute, weekday_ok,
                      stated, confidence)
 
 
