@@ -47,3 +47,8 @@ test: venv airflow-db
 
 lint: venv
 	$(VENV)/bin/ruff check dags plugins tests
+
+# Date tagging beside dateparser: labelled set, then Fars and Varzesh3 records of ../shared/corpus
+# (KHABAR_SHARED_DIR=/path/to/shared when the checkout is not next to it).
+bench-dates: venv
+	$(PY) benchmarks/bench_dates.py

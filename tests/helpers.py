@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared"
+# KHABAR_SHARED_DIR points a git worktree (not a sibling of ../shared) at the shared data.
+SHARED = Path(os.environ.get("KHABAR_SHARED_DIR") or PROJECT.parent / "shared")
 SEEDS = SHARED / "seeds"
 CORPUS = SHARED / "corpus"
 

@@ -10,6 +10,9 @@ create temporary table touched_stories on commit drop as
 delete from reporting.stripped_lines where article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
 delete from reporting.lsh_bands where article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
 delete from reporting.dedup_decisions where run_id = %(run_id)s;
+delete from reporting.date_mentions where run_id = %(run_id)s
+    or article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
+delete from reporting.date_coverage where run_id = %(run_id)s;
 delete from reporting.duplicates where run_id = %(run_id)s;
 delete from reporting.articles a
  where a.run_id = %(run_id)s
@@ -18,9 +21,11 @@ delete from reporting.articles a
 
 insert into reporting.articles as a (
     article_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
-    date_source, date_reason, story_id, is_canonical, body_hash, word_count, run_id)
+    date_source, date_reason, story_id, is_canonical, body_hash, word_count, run_id,
+    date_confidence, date_calendar, date_weekday_mismatch)
 select doc_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
-       date_source, date_reason, story_id, false, body_hash, word_count, run_id
+       date_source, date_reason, story_id, false, body_hash, word_count, run_id,
+       date_confidence, date_calendar, date_weekday_mismatch
   from staging.documents
  where run_id = %(run_id)s and status = 'active'
 on conflict (article_id) do update set
@@ -28,7 +33,29 @@ on conflict (article_id) do update set
     body = excluded.body, raw_text = excluded.raw_text, published_at = excluded.published_at,
     published_jalali = excluded.published_jalali, date_source = excluded.date_source,
     date_reason = excluded.date_reason, story_id = excluded.story_id, body_hash = excluded.body_hash,
-    word_count = excluded.word_count, run_id = excluded.run_id;
+    word_count = excluded.word_count, run_id = excluded.run_id,
+    date_confidence = excluded.date_confidence, date_calendar = excluded.date_calendar,
+    date_weekday_mismatch = excluded.date_weekday_mismatch;
+
+-- Dates mentioned in the bodies of the run's articles (duplicates' mentions are their original's).
+insert into reporting.date_mentions (article_id, start_char, end_char, surface, resolved_day, resolved_jalali,
+                                     calendar, kind, weekday_ok, confidence, run_id)
+select m.doc_id, m.start_char, m.end_char, m.surface, m.resolved_day, m.resolved_jalali, m.calendar, m.kind,
+       m.weekday_ok, m.confidence, m.run_id
+  from staging.date_mentions m
+  join staging.documents d on d.run_id = m.run_id and d.doc_id = m.doc_id and d.status = 'active'
+ where m.run_id = %(run_id)s;
+
+insert into reporting.date_coverage
+select * from staging.date_coverage where run_id = %(run_id)s;
+
+-- The calendar dimension only grows: a day's row never changes, so a re-run adds nothing.
+insert into reporting.calendar (day, jalali_date, jalali_year, jalali_month, jalali_month_name, jalali_day,
+                                weekday_name, weekday_no, week_start, jalali_week)
+select day, jalali_date, jalali_year, jalali_month, jalali_month_name, jalali_day, weekday_name, weekday_no,
+       week_start, jalali_week
+  from staging.calendar where run_id = %(run_id)s
+on conflict (day) do nothing;
 
 insert into reporting.stripped_lines (article_id, line_no, line, rule)
 select s.doc_id, s.line_no, s.line, s.rule

@@ -55,6 +55,10 @@ class Document:
     date_source: str | None = None
     date_evidence: str | None = None
     date_reason: str | None = None
+    date_confidence: float | None = None
+    date_calendar: str | None = None
+    date_weekday_mismatch: str | None = None
+    mentions: list[Any] = field(default_factory=list)  # khabar.dates.DateMatch, for staging.date_mentions
     # dedup
     body_hash: str | None = None
     duplicate_of: str | None = None

@@ -90,8 +90,46 @@ def _normalize(gxe, day: date) -> GateSpec:
 
 def _date_tag(gxe, day: date) -> GateSpec:
     return GateSpec(
-        _active("doc_id, source_path, published_at, published_jalali, date_source, date_reason"),
+        _active(
+            "doc_id, source_path, outlet, body, published_at, published_jalali, date_source, date_reason,"
+            " date_confidence, date_calendar"
+        ),
         [
+            gxe.ExpectColumnValuesToBeInSet(column="date_calendar", value_set=["jalali", "gregorian", "hijri"]),
+            gxe.UnexpectedRowsExpectation(
+                description="a dated document has a confidence in (0, 1]; an undated one has none",
+                unexpected_rows_query=(
+                    "select doc_id from {batch} where (published_at is not null"
+                    " and (date_confidence is null or date_confidence <= 0 or date_confidence > 1))"
+                    " or (published_at is null and date_confidence is not null)"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="date coverage is recorded for every outlet of the run",
+                unexpected_rows_query=(
+                    "select distinct coalesce(outlet, '(unknown)') from (select * from {batch}) b where not exists"
+                    " (select 1 from staging.date_coverage c where c.run_id = %(run_id)s"
+                    " and c.outlet = coalesce(b.outlet, '(unknown)'))"
+                ),
+            ),
+            # GX leaves the alias of {batch} to the query when the query has a join, and adds one otherwise.
+            gxe.UnexpectedRowsExpectation(
+                description="every date mention is a span of its body with the surface text it names",
+                unexpected_rows_query=(
+                    "select m.doc_id, m.start_char from {batch} b join staging.date_mentions m on m.doc_id = b.doc_id"
+                    " where m.run_id = %(run_id)s and (m.start_char < 0 or m.end_char > length(b.body)"
+                    " or substr(b.body, m.start_char + 1, m.end_char - m.start_char) <> m.surface)"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="every published day is in the calendar (warehouse rows or the run's staged rows)",
+                unexpected_rows_query=(
+                    "select doc_id from (select * from {batch}) b where published_at is not null and not exists"
+                    " (select 1 from reporting.calendar c where c.day = (b.published_at at time zone 'Asia/Tehran')::date)"
+                    " and not exists (select 1 from staging.calendar s where s.run_id = %(run_id)s"
+                    " and s.day = (b.published_at at time zone 'Asia/Tehran')::date)"
+                ),
+            ),
             gxe.ExpectColumnValuesToBeInSet(
                 column="date_source", value_set=["html_meta", "dateline", "link", "record_field", "none"]
             ),

@@ -24,6 +24,9 @@ DOC_COLUMNS = (
     "doc_id", "file_id", "source_path", "record_index", "file_format", "raw_text", "raw_title", "meta",
     "status", "stripped_text", "title", "outlet", "body", "published_at", "published_jalali",
     "date_source", "date_evidence", "date_reason", "body_hash", "duplicate_of", "story_id", "word_count",
+    "date_confidence",
+    "date_calendar",
+    "date_weekday_mismatch",
 )
 STAGES = ("ingest", "strip", "normalize", "date_tag", "dedup", "load")
 
@@ -173,19 +176,107 @@ def normalize(dsn: str, run: Run) -> dict:
 
 
 def date_tag(dsn: str, run: Run) -> dict:
-    """Publication date from metadata, datelines, link or record field; null with a reason."""
-    from khabar.dates import tag_date
+    """Publication date from metadata, datelines, link or record field, with its confidence; every
+    date the body mentions; the calendar rows the run's days need; date coverage per outlet."""
+    from khabar.dates import calendar_row, header_datelines, tag_date, tag_mentions
 
     with transaction(dsn) as cur:
         docs = _read_documents(cur, run.run_id)
         for doc in docs:
-            result = tag_date(doc.meta, doc.meta.get("datelines") or [], doc.source_path, run.day)
+            datelines = header_datelines(doc.raw_text, doc.meta.get("datelines") or [], doc.stripped_text or "")
+            result = tag_date(doc.meta, datelines, doc.source_path, run.day)
             doc.published_at, doc.published_jalali = result.published_at, result.published_jalali
             doc.date_source, doc.date_evidence, doc.date_reason = result.source, result.evidence, result.reason
+            doc.date_confidence, doc.date_calendar = result.confidence, result.calendar
+            doc.date_weekday_mismatch = result.weekday_mismatch
+            doc.mentions = tag_mentions(doc.body or "", doc.published_at)
         _update_documents(
             cur, run.run_id, docs, ("published_at", "published_jalali", "date_source", "date_evidence", "date_reason")
         )
-    return {"documents": len(docs), "dated": sum(1 for d in docs if d.published_at is not None)}
+        if docs:  # typed here: a column of nulls would otherwise reach postgres as text
+            execute_values(
+                cur,
+                "update staging.documents d set date_confidence = v.c, date_calendar = v.cal,"
+                " date_weekday_mismatch = v.w from (values %s) as v (doc_id, c, cal, w)"
+                f" where d.run_id = {quote_literal(run.run_id)} and d.doc_id = v.doc_id",
+                [(d.doc_id, d.date_confidence, d.date_calendar, d.date_weekday_mismatch) for d in docs],
+                template="(%s, %s::real, %s::text, %s::text)",
+            )
+        for table in ("date_mentions", "calendar", "date_coverage"):
+            cur.execute(f"delete from staging.{table} where run_id = %s", (run.run_id,))
+        mentions = [
+            (run.run_id, d.doc_id, m.start, m.end, m.surface, m.day, m.jalali, m.calendar, m.kind, m.weekday_ok, m.confidence)
+            for d in docs for m in d.mentions
+        ]
+        if mentions:
+            execute_values(
+                cur,
+                "insert into staging.date_mentions (run_id, doc_id, start_char, end_char, surface, resolved_day,"
+                " resolved_jalali, calendar, kind, weekday_ok, confidence) values %s",
+                mentions,
+            )
+        # The calendar must stay one contiguous row per day from the earliest published day to the
+        # latest; stage the days this run adds to the range already in the warehouse.
+        cur.execute("select min(day), max(day) from reporting.calendar")
+        have_min, have_max = cur.fetchone()
+        days = [run.day] + [_tehran_day(d.published_at) for d in docs if d.published_at is not None]
+        low, high = min(days + ([have_min] if have_min else [])), max(days + ([have_max] if have_max else []))
+        rows = [
+            (run.run_id, *calendar_row(day))
+            for day in _days(low, high)
+            if have_min is None or not have_min <= day <= have_max
+        ]
+        if rows:
+            execute_values(
+                cur,
+                "insert into staging.calendar (run_id, day, jalali_date, jalali_year, jalali_month, jalali_month_name,"
+                " jalali_day, weekday_name, weekday_no, week_start, jalali_week) values %s",
+                rows,
+            )
+        coverage = _date_coverage(run.run_id, docs)
+        if coverage:
+            execute_values(
+                cur,
+                "insert into staging.date_coverage (run_id, outlet, documents, dated, coverage, from_html_meta,"
+                " from_dateline, from_link, from_record_field, low_confidence, weekday_mismatches, mentions) values %s",
+                coverage,
+            )
+    return {
+        "documents": len(docs),
+        "dated": sum(1 for d in docs if d.published_at is not None),
+        "mentions": len(mentions),
+        "calendar_days_added": len(rows),
+    }
+
+
+def _tehran_day(when) -> date:
+    from khabar.dates import TEHRAN
+
+    return when.astimezone(TEHRAN).date()
+
+
+def _days(low: date, high: date) -> list[date]:
+    from datetime import timedelta
+
+    return [low + timedelta(days=i) for i in range((high - low).days + 1)]
+
+
+def _date_coverage(run_id: str, docs: list[Document]) -> list[tuple]:
+    """One row per outlet: how many of its documents got a date, from which evidence, how surely."""
+    by_outlet: dict[str, list[Document]] = {}
+    for doc in docs:
+        by_outlet.setdefault(doc.outlet or "(unknown)", []).append(doc)
+    rows = []
+    for outlet, group in sorted(by_outlet.items()):
+        dated = [d for d in group if d.published_at is not None]
+        sources = [d.date_source for d in dated]
+        rows.append((
+            run_id, outlet, len(group), len(dated), round(len(dated) / len(group), 4),
+            sources.count("html_meta"), sources.count("dateline"), sources.count("link"), sources.count("record_field"),
+            sum(1 for d in dated if (d.date_confidence or 0) < 0.8),
+            sum(1 for d in dated if d.date_weekday_mismatch), sum(len(d.mentions) for d in group),
+        ))
+    return rows
 
 
 def dedup(dsn: str, run: Run) -> dict:

@@ -60,7 +60,7 @@ def test_seeds_end_to_end(dagbag, env):
 
 def test_second_run_of_the_same_day_changes_nothing(dagbag, env):
     snapshot = "select md5(string_agg(t::text, '|' order by t::text)) from reporting.{} t"
-    tables = ("articles", "stories", "quarantine", "stripped_lines")
+    tables = ("articles", "stories", "quarantine", "stripped_lines", "date_mentions", "calendar", "date_coverage")
     before = [query(env, snapshot.format(t)) for t in tables]
     dagrun = dagbag.dags["news_ingest"].test(logical_date=DAY)
     assert str(dagrun.state) == "success"
