@@ -142,6 +142,27 @@ def _load(gxe, day: date) -> GateSpec:
                 ),
             ),
             gxe.UnexpectedRowsExpectation(
+                description="conservation of files: discovered = loaded + quarantined + exact duplicates",
+                unexpected_rows_query=(
+                    "select run_id from {batch} where files_loaded is null or files_discovered"
+                    " <> files_loaded + files_quarantined + files_duplicate"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="every discovered file has an outcome (none lost)",
+                unexpected_rows_query=(
+                    "select f.source_path from reporting.files f where f.run_id in (select run_id from {batch})"
+                    " and f.outcome is null"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="every quarantined file keeps its evidence (sha256 and a copy, or the reason it was not read)",
+                unexpected_rows_query=(
+                    "select q.source_path from reporting.quarantine q where q.run_id in (select run_id from {batch})"
+                    " and q.record_index = -1 and q.sha256 is not null and q.evidence_path is null"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
                 description="every article has a story and a non-empty body",
                 unexpected_rows_query=(
                     f"select a.article_id from reporting.articles a where {in_run}"
