@@ -9,6 +9,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,6 +155,15 @@ def _arabic_script_share(text: str) -> float:
     return sum(1 for ch in letters if "\u0600" <= ch <= "\u06ff" or "\ufb50" <= ch <= "\ufeff") / len(letters)
 
 
+_UTF8_ARABIC = re.compile(rb"[\xd8-\xdb][\x80-\xbf]")
+
+
+def _looks_like_utf8(data: bytes) -> bool:
+    """Most non-ASCII bytes pair up as UTF-8 Arabic-block sequences (Ø§, Ù¾): UTF-8, not cp1256."""
+    high = sum(1 for b in data if b >= 0x80)
+    return high > 0 and 2 * len(_UTF8_ARABIC.findall(data)) > 0.5 * high
+
+
 def decode_bytes(data: bytes) -> tuple[str, str]:
     """Decode a landing file: UTF-8 (with or without BOM), UTF-16 (BOM or not), Windows-1256.
 
@@ -179,6 +189,13 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        if encoding == "cp1256" and _looks_like_utf8(data):
+            # UTF-8 Persian with damaged bytes: cp1256 would "read" it as mojibake. A few bad bytes
+            # are replaced (U+FFFD marks them); a file mixing encodings is not guessed at.
+            text = data.decode("utf-8", "replace")
+            if text.count("\ufffd") > 0.001 * len(text) + 2:
+                raise Rejected(REASON_UNDECODABLE)
+            encoding = "utf-8"
         if _control_share(text) > 0.01:
             continue
         if encoding == "cp1256" and _arabic_script_share(text) < 0.3:
