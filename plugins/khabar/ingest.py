@@ -270,6 +270,7 @@ def _iter_records(text: str, fmt: str) -> Iterator[tuple[int, object]]:
 
 def parse_file(relpath: str, text: str, fmt: str, file_id: str) -> tuple[list[Document], list[Quarantined]]:
     """Split one decoded file into documents; bad JSON records are quarantined one by one."""
+    text = _storable(text)
     if fmt in ("txt", "html"):
         return [Document(make_id(relpath, 0), file_id, relpath, 0, fmt, text)], []
     docs: list[Document] = []
