@@ -47,3 +47,7 @@ test: venv airflow-db
 
 lint: venv
 	$(VENV)/bin/ruff check dags plugins tests
+
+# Soak (not a test): thousands of mixed good and bad files over many simulated days; must report lost 0, duplicated 0.
+soak: venv
+	$(PY) benchmarks/soak.py --days 30 --files-per-day 150

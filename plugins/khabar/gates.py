@@ -250,14 +250,19 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_sql(name="warehouse", connection_string=_sqlalchemy_url(dsn))
-    asset = source.add_query_asset(name=f"{stage}_rows", query=query)
-    batch = asset.add_batch_definition_whole_table("run").get_batch()
-    suite = gx.ExpectationSuite(name=f"news_{stage}")
-    for expectation in spec.expectations:
-        if isinstance(expectation, gxe.UnexpectedRowsExpectation):
-            expectation.unexpected_rows_query = expectation.unexpected_rows_query.replace("%(run_id)s", quote_literal(run_id))
-        suite.add_expectation(expectation)
-    result = batch.validate(suite)
+    try:
+        asset = source.add_query_asset(name=f"{stage}_rows", query=query)
+        batch = asset.add_batch_definition_whole_table("run").get_batch()
+        suite = gx.ExpectationSuite(name=f"news_{stage}")
+        for expectation in spec.expectations:
+            if isinstance(expectation, gxe.UnexpectedRowsExpectation):
+                expectation.unexpected_rows_query = expectation.unexpected_rows_query.replace("%(run_id)s", quote_literal(run_id))
+            suite.add_expectation(expectation)
+        result = batch.validate(suite)
+    finally:
+        # GX keeps its SQLAlchemy pool open: in one process running many gates (run_day, the soak,
+        # `khabar.cli reprocess`) the idle connections would pile up to max_connections.
+        source.get_engine().dispose()
     stats = result.statistics
     summary = {
         "stage": stage,

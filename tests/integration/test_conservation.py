@@ -182,3 +182,13 @@ def test_fixed_files_are_reprocessed_from_the_cli(loaded, run, landing, monkeypa
     listing = capsys.readouterr().out
     assert "photo.txt  [ingest] binary content" in listing and "latin1.txt" not in listing
     assert str(run.quarantine_dir) in listing  # where the copy of the bytes is
+
+
+def test_gates_do_not_leave_connections_behind(loaded):
+    # one process running many days (the soak, `khabar.cli reprocess`) must not pile up idle connections
+    dsn, _ = loaded
+    count = "select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+    (before,) = query(dsn, count)[0]
+    for _ in range(4):
+        validate_stage(dsn, "ingest", DAY.isoformat(), DAY)
+    assert query(dsn, count)[0][0] <= before
