@@ -30,7 +30,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
-
 from khabar.ingest import TEHRAN
 from khabar.pipeline import Run, run_day
 
@@ -226,6 +225,10 @@ def audit(dsn: str, landing: Landing, qdir: Path) -> dict:
         "document_outcomes_not_as_intended": dict(unexpected),
         "file_outcomes_not_as_intended": dict(unexpected_files),
         "gate_failures": query(dsn, "select count(*) from reporting.gate_results where not success")[0][0],
+        # left open by this process after all those days and gates (the audit's own connection excluded)
+        "idle_connections_left": query(
+            dsn, "select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+        )[0][0],
     }
 
 

@@ -14,10 +14,9 @@ import threading
 import time
 from datetime import date
 
+import khabar.pipeline as pipeline
 import psycopg2
 import pytest
-
-import khabar.pipeline as pipeline
 from helpers import PROJECT
 from khabar.gates import validate_stage
 from khabar.pipeline import Run, run_day, run_stage

@@ -10,7 +10,6 @@ from datetime import date, timedelta
 
 import psycopg2
 import pytest
-
 from khabar.pipeline import Run, run_day
 
 pytestmark = pytest.mark.integration

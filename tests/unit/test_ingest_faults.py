@@ -10,9 +10,8 @@ import os
 from datetime import date
 from pathlib import Path
 
-import pytest
-
 import khabar.ingest as ingest
+import pytest
 from khabar.ingest import (
     REASON_BINARY,
     REASON_CHANGED,
@@ -91,8 +90,8 @@ def test_every_encoding_is_read(tmp_path, name, data, encoding):
 
 def test_mixed_encodings_in_one_file_are_quarantined(tmp_path):
     # half UTF-8, half Windows-1256: neither decoder reads it all
-    data = TEXT.encode("utf-8") + "\n".encode() + TEXT.replace("ی", "ي").replace("\u200c", " ").replace("۱۲", "12").encode("cp1256")
-    info, docs, (q,) = _ingest(tmp_path, "mixed.txt", data)
+    data = TEXT.encode("utf-8") + b"\n" + TEXT.replace("ی", "ي").replace("\u200c", " ").replace("۱۲", "12").encode("cp1256")
+    _info, docs, (q,) = _ingest(tmp_path, "mixed.txt", data)
     assert docs == [] and q.reason == REASON_UNDECODABLE  # not read as cp1256 mojibake
 
 
@@ -105,7 +104,7 @@ def test_an_invalid_sequence_in_persian_utf8_is_replaced_not_read_as_cp1256(tmp_
 
 
 def test_a_stray_nul_is_dropped_postgresql_text_cannot_hold_it(tmp_path):
-    info, (doc,), bad = _ingest(tmp_path, "nul.txt", TEXT.encode() + b"\x00" + TEXT.encode())
+    _, (doc,), bad = _ingest(tmp_path, "nul.txt", TEXT.encode() + b"\x00" + TEXT.encode())
     assert "\x00" not in doc.raw_text and bad == []
 
 
@@ -121,7 +120,7 @@ def test_a_stray_nul_is_dropped_postgresql_text_cannot_hold_it(tmp_path):
 def test_truncated_or_bodyless_html_still_yields_its_text(tmp_path, html):
     from khabar.strip import Stripper
 
-    info, (doc,), bad = _ingest(tmp_path, "page.html", html.encode())
+    _info, (doc,), bad = _ingest(tmp_path, "page.html", html.encode())
     assert bad == []
     Stripper().strip_document(doc)
     assert "مانور زلزله" in doc.stripped_text
@@ -130,7 +129,7 @@ def test_truncated_or_bodyless_html_still_yields_its_text(tmp_path, html):
 def test_html_with_nothing_but_a_head_is_empty_after_stripping(tmp_path):
     from khabar.strip import Stripper
 
-    info, (doc,), bad = _ingest(tmp_path, "head.html", b"<html><head><title>x</title><script>var a;</script></head></html>")
+    _info, (doc,), _bad = _ingest(tmp_path, "head.html", b"<html><head><title>x</title><script>var a;</script></head></html>")
     Stripper().strip_document(doc)
     assert doc.stripped_text.strip() == ""  # the strip stage quarantines it: «empty after boilerplate removal»
 
@@ -164,13 +163,13 @@ def test_jsonl_good_records_load_bad_ones_are_quarantined_one_by_one_with_their_
     ],
 )
 def test_json_that_crashes_the_parser_is_a_reason(tmp_path, text, reason):
-    info, docs, (q,) = _ingest(tmp_path, "bomb.json", text.encode())
+    _info, docs, (q,) = _ingest(tmp_path, "bomb.json", text.encode())
     assert docs == [] and q.reason.startswith(reason)
 
 
 def test_json_escapes_postgresql_refuses_are_made_storable(tmp_path):
     record = '{"title": "a\\u0000b", "body": "متن\\u0000 خبر \\ud800", "link": "\\udfff"}'
-    info, (doc,), bad = _ingest(tmp_path, "esc.json", record.encode())
+    _info, (doc,), _bad = _ingest(tmp_path, "esc.json", record.encode())
     stored = doc.raw_text + json.dumps(doc.meta, ensure_ascii=False)
     assert "\x00" not in stored
     stored.encode("utf-8")  # would raise on a lone surrogate
@@ -184,7 +183,7 @@ def test_a_50_mb_file_is_quarantined_unread_and_copied_not_put_in_the_database(t
         while fh.tell() < 50 * MiB:
             fh.write(block)
     size = path.stat().st_size
-    info, docs, (q,) = ingest_file(LandingFile(path, "2022-01-25/dump.txt"), 50 * MiB, tmp_path / "evidence")
+    _info, docs, (q,) = ingest_file(LandingFile(path, "2022-01-25/dump.txt"), 50 * MiB, tmp_path / "evidence")
     assert docs == [] and q.reason.startswith(REASON_TOO_LARGE) and str(size) in q.reason
     assert q.raw_record is None  # nothing of it goes to the database
     copy = tmp_path / "evidence" / q.evidence_path
@@ -196,7 +195,7 @@ def test_a_persian_file_name_with_spaces_is_discovered_and_read(tmp_path):
     _land(tmp_path, name, TEXT.encode())
     (found,), refused = discover_files(tmp_path, DAY)
     assert (found.relpath, refused) == (f"2022-01-25/{name}", [])
-    info, (doc,), _ = ingest_file(found, 50 * MiB)
+    _info, (doc,), _ = ingest_file(found, 50 * MiB)
     assert doc.source_path == f"2022-01-25/{name}"
 
 
@@ -251,7 +250,7 @@ def test_a_file_modified_between_two_stats_is_read_again(tmp_path, monkeypatch):
         return data
 
     monkeypatch.setattr(ingest, "_read_bytes", read_then_append)
-    info, (doc,), bad = ingest_file(lf, 50 * MiB)
+    info, (doc,), _bad = ingest_file(lf, 50 * MiB)
     assert len(calls) == 2 and calls[1] > calls[0]
     assert doc.raw_text.count("مانور") == 2 and info.size_bytes == calls[1]
 
