@@ -260,9 +260,11 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
             suite.add_expectation(expectation)
         result = batch.validate(suite)
     finally:
-        # GX keeps its SQLAlchemy pool open: in one process running many gates (run_day, the soak,
-        # `khabar.cli reprocess`) the idle connections would pile up to max_connections.
+        # GX keeps two SQLAlchemy pools open (the datasource's and its execution engine's): in one
+        # process running many gates (run_day, the soak, `khabar.cli reprocess`) the idle
+        # connections would pile up towards max_connections.
         source.get_engine().dispose()
+        source.get_execution_engine().engine.dispose()
     stats = result.statistics
     summary = {
         "stage": stage,
