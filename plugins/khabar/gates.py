@@ -159,7 +159,7 @@ def _load(gxe, day: date) -> GateSpec:
                 description="every quarantined file keeps its evidence (sha256 and a copy, or the reason it was not read)",
                 unexpected_rows_query=(
                     "select q.source_path from reporting.quarantine q where q.run_id in (select run_id from {batch})"
-                    " and q.record_index = -1 and q.sha256 is not null and q.evidence_path is null"
+                    " and q.stage = 'ingest' and q.sha256 is not null and q.evidence_path is null"
                 ),
             ),
             gxe.UnexpectedRowsExpectation(

@@ -33,6 +33,7 @@ REASON_OUTSIDE = "path resolves outside the landing root"
 REASON_LOOP = "symlink loop"
 REASON_DANGLING = "symlink to a missing target"
 REASON_DIR_LINK = "symlink to a directory (not followed)"
+REASON_NOT_REGULAR = "not a regular file"
 
 
 class Rejected(Exception):
@@ -59,6 +60,14 @@ def _inside(root: Path, path: Path) -> bool:
     return True
 
 
+def _is_day_name(name: str) -> bool:
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _refusal(root: Path, path: Path) -> str | None:
     """Why a landing path cannot be read safely, or None: symlinks may point anywhere."""
     if path.is_symlink():
@@ -76,6 +85,8 @@ def _refusal(root: Path, path: Path) -> str | None:
             return REASON_DIR_LINK
     elif not _inside(root, path):
         return REASON_OUTSIDE
+    if not path.is_file():  # a FIFO or a device would block or never end: never opened
+        return REASON_NOT_REGULAR
     return None
 
 
@@ -116,29 +127,32 @@ def discover_files(root: Path, day: date) -> tuple[list[LandingFile], list[Quara
         for path in sorted(root.iterdir()):
             if path.name.startswith(".") or (path.is_dir() and not path.is_symlink()):
                 continue
+            if path.is_symlink() and _is_day_name(path.name):
+                continue  # a symlinked partition: refused by its own day's run
             try:
                 mtime = datetime.fromtimestamp(path.lstat().st_mtime, tz=TEHRAN)
             except OSError:
                 continue
             if not start <= mtime < end:
                 continue
-            if path.is_symlink() or path.is_file():
-                consider(path, path.name)
+            consider(path, path.name)  # a file, a symlink, or a FIFO refused with its reason
     found.sort(key=lambda f: f.relpath)
     refused.sort(key=lambda q: q.source_path)
     return found, refused
 
 
 def landing_days(root: Path) -> list[date]:
-    """Every day that has data in the landing zone: date folders and loose files' mtimes."""
+    """Every day that has data in the landing zone: date folders and loose files' mtimes.
+
+    A date folder that is a symlink counts too: its run refuses it with a reason, so it is not
+    silently skipped."""
     days: set[date] = set()
     for path in Path(root).iterdir():
-        if path.is_dir() and not path.is_symlink():
-            try:
-                days.add(date.fromisoformat(path.name))
-            except ValueError:
-                continue
-        elif not path.name.startswith(".") and (path.is_file() or path.is_symlink()):
+        if path.name.startswith("."):
+            continue
+        if (path.is_dir() or path.is_symlink()) and _is_day_name(path.name):
+            days.add(date.fromisoformat(path.name))
+        elif path.is_symlink() or not path.is_dir():
             days.add(datetime.fromtimestamp(path.lstat().st_mtime, tz=TEHRAN).date())
     return sorted(days)
 

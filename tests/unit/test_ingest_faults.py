@@ -275,3 +275,34 @@ def test_the_same_bytes_under_two_names_are_both_read_and_share_one_evidence_cop
     b = _ingest(tmp_path, "copy of a.txt", b"\x00\x01binary\x02" * 50)
     assert a[0].sha256 == b[0].sha256 and a[2][0].evidence_path == b[2][0].evidence_path
     assert len(list((tmp_path / "evidence").rglob("*"))) == 2  # one folder, one copy
+
+
+def test_a_fifo_or_a_symlinked_partition_is_refused_never_opened(tmp_path):
+    from khabar.ingest import REASON_NOT_REGULAR, landing_days
+
+    root = tmp_path / "landing"
+    (root / "2022-01-25").mkdir(parents=True)
+    os.mkfifo(root / "2022-01-25" / "pipe.txt")  # reading it would block the run forever
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a.txt").write_text(TEXT)
+    (root / "2022-01-26").symlink_to(elsewhere)
+    found, refused = discover_files(root, DAY)
+    assert (found, [(q.source_path, q.reason) for q in refused]) == ([], [("2022-01-25/pipe.txt", REASON_NOT_REGULAR)])
+    assert date(2022, 1, 26) in landing_days(root)  # its day still runs, and refuses it with a reason
+    found, refused = discover_files(root, date(2022, 1, 26))
+    assert (found, [(q.source_path, q.reason) for q in refused]) == ([], [("2022-01-26", REASON_OUTSIDE)])
+
+
+def test_a_full_disk_while_keeping_evidence_does_not_crash_the_run(tmp_path, monkeypatch):
+    import errno as errno_codes
+
+    def no_space(self, data):
+        raise OSError(errno_codes.ENOSPC, "No space left on device")
+
+    (tmp_path / "x.txt").write_bytes(b"\x00\x01" * 50)
+    monkeypatch.setattr(Path, "write_bytes", no_space)
+    _, docs, (q,) = ingest_file(LandingFile(tmp_path / "x.txt", "x.txt"), 50 * MiB, tmp_path / "evidence")
+    # quarantined with its reason and sha256, but no copy: the load gate's evidence check fails the run
+    assert (docs, q.reason, q.evidence_path) == ([], REASON_BINARY, None) and q.sha256
+    assert not list((tmp_path / "evidence").rglob("*.tmp"))
