@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -306,3 +307,14 @@ def test_a_full_disk_while_keeping_evidence_does_not_crash_the_run(tmp_path, mon
     # quarantined with its reason and sha256, but no copy: the load gate's evidence check fails the run
     assert (docs, q.reason, q.evidence_path) == ([], REASON_BINARY, None) and q.sha256
     assert not list((tmp_path / "evidence").rglob("*.tmp"))
+
+
+def test_a_50_mb_file_under_the_limit_is_read_whole_in_seconds(tmp_path):
+    # 50 MB (decimal) is under the default 50 MiB limit: read, hashed and decoded, not quarantined
+    line = (TEXT + "\n").encode()
+    lf = _land(tmp_path, "dump.txt", line * (50_000_000 // len(line)))
+    started = time.perf_counter()
+    info, (doc,), bad = ingest_file(lf, 50 * MiB, tmp_path / "evidence")
+    assert (info.status, info.encoding, bad) == ("parsed", "utf-8", [])
+    assert info.size_bytes > 49_000_000 and doc.raw_text.count("\n") == 50_000_000 // len(line)
+    assert time.perf_counter() - started < 30  # per-character loops over it took ~40 s before sampling
