@@ -52,3 +52,7 @@ lint: venv
 # (KHABAR_SHARED_DIR=/path/to/shared when the checkout is not next to it).
 bench-dates: venv
 	$(PY) benchmarks/bench_dates.py
+
+# Soak (not a test): thousands of mixed good and bad files over many simulated days; must report lost 0, duplicated 0.
+soak: venv
+	$(PY) benchmarks/soak.py --days 30 --files-per-day 150

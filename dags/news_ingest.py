@@ -18,6 +18,9 @@ files directly under `<landing>/` modified during D, then:
 Each gate runs a Great Expectations suite on what its stage wrote for the run, stores the result in
 `reporting.gate_results`, and fails the run there when it does not pass.
 
+Two runs of the same day never interleave: `max_active_runs=1`, and every task takes a PostgreSQL
+advisory lock keyed by the day (a second holder fails with `RunLocked`, naming the holder).
+
 Configuration: landing root from `NEWS_LANDING_DIR` or the Variable `news_landing_dir`; warehouse
 from the connection `news_warehouse`, else the embedded PostgreSQL under the project.
 """
@@ -60,19 +63,19 @@ def _run(context) -> object:
 
 
 def _stage(name: str, **context) -> dict:
-    from khabar.pipeline import STAGE_FUNCTIONS
+    from khabar.pipeline import run_stage
 
-    return STAGE_FUNCTIONS[name](_warehouse_dsn(), _run(context))
+    return run_stage(_warehouse_dsn(), name, _run(context))  # under the day's lock
 
 
 def _gate(name: str, **context) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from khabar.gates import GateFailed, validate_stage
+    from khabar.gates import GateFailed
+    from khabar.pipeline import run_gate
 
-    run = _run(context)
     try:
-        return validate_stage(_warehouse_dsn(), name, run.run_id, run.day, run.airflow_run_id)
+        return run_gate(_warehouse_dsn(), name, _run(context))
     except GateFailed as exc:  # bad data does not get better on retry
         raise AirflowFailException(str(exc)) from exc
 

@@ -79,11 +79,41 @@ delete from reporting.quarantine q
    and not exists (select 1 from staging.quarantine s
                     where s.run_id = q.run_id and s.source_path = q.source_path and s.record_index = q.record_index);
 
-insert into reporting.quarantine as q (source_path, record_index, stage, reason, sha256, size_bytes, run_id)
-select source_path, record_index, stage, reason, sha256, size_bytes, run_id
-  from staging.quarantine where run_id = %(run_id)s
+-- Evidence: a document quarantined by a later stage takes its file's sha256 and size, and its text as read.
+insert into reporting.quarantine as q (source_path, record_index, stage, reason, sha256, size_bytes,
+                                       evidence_path, raw_record, run_id)
+select s.source_path, s.record_index, s.stage, s.reason, coalesce(s.sha256, nullif(f.sha256, '')),
+       coalesce(s.size_bytes, f.size_bytes), s.evidence_path, coalesce(s.raw_record, d.raw_text), s.run_id
+  from staging.quarantine s
+  left join staging.files f on f.run_id = s.run_id and f.source_path = s.source_path
+  left join staging.documents d on d.run_id = s.run_id and d.source_path = s.source_path
+                               and d.record_index = s.record_index and s.stage <> 'ingest'
+ where s.run_id = %(run_id)s
 on conflict (run_id, source_path, record_index) do update set
-    stage = excluded.stage, reason = excluded.reason, sha256 = excluded.sha256, size_bytes = excluded.size_bytes;
+    stage = excluded.stage, reason = excluded.reason, sha256 = excluded.sha256, size_bytes = excluded.size_bytes,
+    evidence_path = excluded.evidence_path, raw_record = excluded.raw_record;
+
+-- What became of each discovered file: loaded (at least one article), else duplicate (its documents
+-- are all exact copies of earlier ones, bar bad records), else quarantined. A file with none of these
+-- keeps a null outcome: it was lost, and the load gate fails.
+delete from reporting.files where run_id = %(run_id)s;
+
+insert into reporting.files (run_id, source_path, sha256, size_bytes, file_format, encoding, outcome, duplicate_of_path)
+select f.run_id, f.source_path, nullif(f.sha256, ''), f.size_bytes, f.file_format, f.encoding,
+       case when exists (select 1 from reporting.articles a where a.run_id = f.run_id and a.source_path = f.source_path)
+                 then 'loaded'
+            when exists (select 1 from reporting.duplicates u where u.run_id = f.run_id and u.source_path = f.source_path)
+                 then 'duplicate'
+            when exists (select 1 from reporting.quarantine q where q.run_id = f.run_id and q.source_path = f.source_path)
+                 then 'quarantined'
+       end,
+       coalesce(
+           (select min(e.source_path) from staging.files e
+             where e.run_id = f.run_id and e.sha256 = f.sha256 and e.source_path < f.source_path),
+           (select p.source_path from reporting.files p
+             where p.sha256 = f.sha256 and p.run_id < f.run_id order by p.run_id, p.source_path limit 1))
+  from staging.files f
+ where f.run_id = %(run_id)s;
 
 -- Stories touched by this run: canonical = earliest published, then longest, then smallest id.
 delete from reporting.stories where story_id in (select story_id from touched_stories);
@@ -105,20 +135,22 @@ update reporting.articles a
    and a.is_canonical is distinct from (a.article_id = s.canonical_article_id);
 
 insert into reporting.runs as r (run_id, airflow_run_id, files_discovered, documents_seen, articles_loaded,
-                                 duplicates, quarantined, pipeline_version)
+                                 duplicates, quarantined, pipeline_version,
+                                 files_loaded, files_duplicate, files_quarantined)
 select %(run_id)s, %(airflow_run_id)s,
-       (select count(*) from staging.files where run_id = %(run_id)s)
-         + (select count(*) from staging.quarantine
-             where run_id = %(run_id)s and stage = 'ingest'
-               and source_path not in (select source_path from staging.files where run_id = %(run_id)s)),
+       (select count(*) from staging.files where run_id = %(run_id)s),
        (select count(*) from staging.documents where run_id = %(run_id)s)
          + (select count(*) from staging.quarantine where run_id = %(run_id)s and stage = 'ingest'),
        (select count(*) from reporting.articles where run_id = %(run_id)s),
        (select count(*) from reporting.duplicates where run_id = %(run_id)s),
        (select count(*) from reporting.quarantine where run_id = %(run_id)s),
-       %(version)s
+       %(version)s,
+       (select count(*) from reporting.files where run_id = %(run_id)s and outcome = 'loaded'),
+       (select count(*) from reporting.files where run_id = %(run_id)s and outcome = 'duplicate'),
+       (select count(*) from reporting.files where run_id = %(run_id)s and outcome = 'quarantined')
 on conflict (run_id) do update set
     airflow_run_id = excluded.airflow_run_id, files_discovered = excluded.files_discovered,
     documents_seen = excluded.documents_seen, articles_loaded = excluded.articles_loaded,
     duplicates = excluded.duplicates, quarantined = excluded.quarantined,
-    pipeline_version = excluded.pipeline_version, loaded_at = now();
+    pipeline_version = excluded.pipeline_version, files_loaded = excluded.files_loaded,
+    files_duplicate = excluded.files_duplicate, files_quarantined = excluded.files_quarantined, loaded_at = now();

@@ -27,6 +27,8 @@ class Quarantined:
     record_index: int = -1  # -1: the whole file
     sha256: str | None = None
     size_bytes: int | None = None
+    evidence_path: str | None = None  # the raw bytes' copy, relative to the quarantine folder
+    raw_record: str | None = None  # a JSON/JSONL record's own text, or a document's text as read
 
 
 @dataclass

@@ -180,6 +180,27 @@ def _load(gxe, day: date) -> GateSpec:
                 ),
             ),
             gxe.UnexpectedRowsExpectation(
+                description="conservation of files: discovered = loaded + quarantined + exact duplicates",
+                unexpected_rows_query=(
+                    "select run_id from {batch} where files_loaded is null or files_discovered"
+                    " <> files_loaded + files_quarantined + files_duplicate"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="every discovered file has an outcome (none lost)",
+                unexpected_rows_query=(
+                    "select f.source_path from reporting.files f where f.run_id in (select run_id from {batch})"
+                    " and f.outcome is null"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="every quarantined file keeps its evidence (sha256 and a copy, or the reason it was not read)",
+                unexpected_rows_query=(
+                    "select q.source_path from reporting.quarantine q where q.run_id in (select run_id from {batch})"
+                    " and q.stage = 'ingest' and q.sha256 is not null and q.evidence_path is null"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
                 description="every article has a story and a non-empty body",
                 unexpected_rows_query=(
                     f"select a.article_id from reporting.articles a where {in_run}"
@@ -267,14 +288,21 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_sql(name="warehouse", connection_string=_sqlalchemy_url(dsn))
-    asset = source.add_query_asset(name=f"{stage}_rows", query=query)
-    batch = asset.add_batch_definition_whole_table("run").get_batch()
-    suite = gx.ExpectationSuite(name=f"news_{stage}")
-    for expectation in spec.expectations:
-        if isinstance(expectation, gxe.UnexpectedRowsExpectation):
-            expectation.unexpected_rows_query = expectation.unexpected_rows_query.replace("%(run_id)s", quote_literal(run_id))
-        suite.add_expectation(expectation)
-    result = batch.validate(suite)
+    try:
+        asset = source.add_query_asset(name=f"{stage}_rows", query=query)
+        batch = asset.add_batch_definition_whole_table("run").get_batch()
+        suite = gx.ExpectationSuite(name=f"news_{stage}")
+        for expectation in spec.expectations:
+            if isinstance(expectation, gxe.UnexpectedRowsExpectation):
+                expectation.unexpected_rows_query = expectation.unexpected_rows_query.replace("%(run_id)s", quote_literal(run_id))
+            suite.add_expectation(expectation)
+        result = batch.validate(suite)
+    finally:
+        # GX keeps two SQLAlchemy pools open (the datasource's and its execution engine's): in one
+        # process running many gates (run_day, the soak, `khabar.cli reprocess`) the idle
+        # connections would pile up towards max_connections.
+        source.get_engine().dispose()
+        source.get_execution_engine().engine.dispose()
     stats = result.statistics
     summary = {
         "stage": stage,

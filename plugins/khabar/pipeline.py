@@ -17,8 +17,8 @@ from psycopg2.extras import execute_values
 
 from khabar import __version__
 from khabar.document import Document, Quarantined
-from khabar.paths import INCLUDE_DIR, SAMPLE_LANDING_DIR
-from khabar.warehouse import apply_migrations, quote_literal, transaction
+from khabar.paths import INCLUDE_DIR, PROJECT_ROOT, SAMPLE_LANDING_DIR
+from khabar.warehouse import apply_migrations, day_lock, quote_literal, transaction
 
 DOC_COLUMNS = (
     "doc_id", "file_id", "source_path", "record_index", "file_format", "raw_text", "raw_title", "meta",
@@ -39,6 +39,7 @@ class Run:
     landing_root: Path
     airflow_run_id: str | None = None
     max_file_bytes: int = 50 * 1024 * 1024
+    quarantine_dir: Path | None = None  # None: env NEWS_QUARANTINE_DIR, else <project>/.quarantine
 
     @property
     def run_id(self) -> str:
@@ -48,6 +49,11 @@ class Run:
 
 def landing_root_from_env() -> Path:
     return Path(os.environ.get("NEWS_LANDING_DIR") or SAMPLE_LANDING_DIR)
+
+
+def quarantine_dir(run: Run) -> Path:
+    """Where quarantined files' bytes are copied (keyed by sha256): kept apart from the landing zone."""
+    return Path(run.quarantine_dir or os.environ.get("NEWS_QUARANTINE_DIR") or PROJECT_ROOT / ".quarantine")
 
 
 def pipeline_version() -> str:
@@ -92,10 +98,14 @@ def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
     if items:
         execute_values(
             cur,
-            "insert into staging.quarantine (run_id, source_path, record_index, stage, reason, sha256, size_bytes)"
-            " values %s on conflict (run_id, source_path, record_index) do update set stage = excluded.stage,"
-            " reason = excluded.reason",
-            [(run_id, q.source_path, q.record_index, q.stage, q.reason, q.sha256, q.size_bytes) for q in items],
+            "insert into staging.quarantine (run_id, source_path, record_index, stage, reason, sha256, size_bytes,"
+            " evidence_path, raw_record) values %s on conflict (run_id, source_path, record_index) do update set"
+            " stage = excluded.stage, reason = excluded.reason",
+            [
+                (run_id, q.source_path, q.record_index, q.stage, q.reason, q.sha256, q.size_bytes,
+                 q.evidence_path, q.raw_record)
+                for q in items
+            ],
         )
 
 
@@ -103,14 +113,19 @@ def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
 
 
 def ingest(dsn: str, run: Run) -> dict:
-    """Discover the day's files, read and decode them, record each file; quarantine what fails."""
-    from khabar.ingest import discover_files, ingest_file
+    """Discover the day's files, read and decode them, record each file; quarantine what fails
+    (with a copy of its bytes). Refused paths are recorded as files too: every discovered file
+    has a row in ``staging.files``, the left side of the load gate's conservation."""
+    from khabar.document import make_id
+    from khabar.ingest import IngestedFile, discover_files, ingest_file
 
     apply_migrations(dsn)
     files, refused = discover_files(run.landing_root, run.day)
-    infos, docs, bad = [], [], list(refused)
+    evidence = quarantine_dir(run)
+    infos = [IngestedFile(q.source_path, make_id(q.source_path), 0, "", None, "unknown", "quarantined") for q in refused]
+    docs, bad = [], list(refused)
     for lf in files:
-        info, file_docs, file_bad = ingest_file(lf, run.max_file_bytes)
+        info, file_docs, file_bad = ingest_file(lf, run.max_file_bytes, evidence)
         infos.append(info)
         docs += file_docs
         bad += file_bad
@@ -351,33 +366,58 @@ def dedup(dsn: str, run: Run) -> dict:
     }
 
 
+def load_sql() -> str:
+    return (INCLUDE_DIR / "sql" / "load_run.sql").read_text(encoding="utf-8")
+
+
 def load(dsn: str, run: Run) -> dict:
     """Move the run from staging into reporting in one transaction, replacing any earlier load of
-    the same day; recompute the stories the run touches."""
-    sql = (INCLUDE_DIR / "sql" / "load_run.sql").read_text(encoding="utf-8")
+    the same day; recompute the stories the run touches. A crash anywhere inside rolls all of it
+    back: the warehouse holds the whole run or the previous state, and a retry completes it."""
     with transaction(dsn) as cur:
+        # Loads of different days serialise here: they may recompute the same stories.
         cur.execute("select pg_advisory_xact_lock(hashtext('news_load'))")
-        cur.execute(sql, {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()})
+        cur.execute(load_sql(), {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()})
         cur.execute(
-            "select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs where run_id = %s",
+            "select documents_seen, articles_loaded, duplicates, quarantined, files_discovered, files_loaded,"
+            " files_duplicate, files_quarantined from reporting.runs where run_id = %s",
             (run.run_id,),
         )
-        seen, articles, duplicates, quarantined = cur.fetchone()
+        seen, articles, duplicates, quarantined, f_in, f_loaded, f_dup, f_quar = cur.fetchone()
         cur.execute("select count(distinct story_id) from reporting.articles where run_id = %s", (run.run_id,))
         (stories,) = cur.fetchone()
-    return {"documents": seen, "articles": articles, "duplicates": duplicates, "quarantined": quarantined, "stories": stories}
+    return {
+        "documents": seen, "articles": articles, "duplicates": duplicates, "quarantined": quarantined, "stories": stories,
+        "files": f_in, "files_loaded": f_loaded, "files_duplicate": f_dup, "files_quarantined": f_quar,
+    }
 
 
 STAGE_FUNCTIONS = {"ingest": ingest, "strip": strip, "normalize": normalize, "date_tag": date_tag, "dedup": dedup, "load": load}
 
 
+def run_stage(dsn: str, stage: str, run: Run) -> dict:
+    """One stage under the day's lock: a second run of the same day fails with ``RunLocked``."""
+    with day_lock(dsn, run.run_id):
+        return STAGE_FUNCTIONS[stage](dsn, run)
+
+
+def run_gate(dsn: str, stage: str, run: Run) -> dict:
+    """One stage's gate under the day's lock (it reads what a concurrent run would be rewriting)."""
+    from khabar.gates import validate_stage
+
+    with day_lock(dsn, run.run_id):
+        return validate_stage(dsn, stage, run.run_id, run.day, run.airflow_run_id)
+
+
 def run_day(dsn: str, run: Run, gate: bool = True) -> dict:
-    """Every stage and its gate, in order, in this process (what the DAG does task by task)."""
+    """Every stage and its gate, in order, in this process (what the DAG does task by task).
+    The day's lock is held throughout, so no other run of the day can interleave."""
     from khabar.gates import validate_stage
 
     out = {}
-    for stage in STAGES:
-        out[stage] = STAGE_FUNCTIONS[stage](dsn, run)
-        if gate:
-            validate_stage(dsn, stage, run.run_id, run.day, run.airflow_run_id)
+    with day_lock(dsn, run.run_id):
+        for stage in STAGES:
+            out[stage] = STAGE_FUNCTIONS[stage](dsn, run)
+            if gate:
+                validate_stage(dsn, stage, run.run_id, run.day, run.airflow_run_id)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from khabar.paths import EMBEDDED_PG_DIR, MIGRATIONS_DIR
 
 # Any fixed 64-bit key: serialises migrations between concurrent runs.
 _MIGRATION_LOCK = 7_310_442_001
+# First half of the two-int advisory lock keyed by a run's day (the second half is hashtext(day)).
+_DAY_LOCK_CLASS = 7_310_442
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be reached; the message never carries the password."""
+
+
+class RunLocked(RuntimeError):
+    """Another run of the same day holds the day's lock."""
 
 
 def embedded_dsn(data_dir: Path | None = None) -> str:
@@ -30,14 +41,38 @@ def embedded_dsn(data_dir: Path | None = None) -> str:
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced, for messages and logs."""
+    """The DSN with any password replaced, for messages and logs: URIs and ``key=value`` strings.
+
+    >>> redact_dsn("postgresql://khabar:s3cret@db:5432/news")
+    'postgresql://khabar:***@db:5432/news'
+    """
     from urllib.parse import urlsplit, urlunsplit
 
-    parts = urlsplit(dsn)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    dsn = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
+    try:
+        parts = urlsplit(dsn)
+        password = parts.password
+    except ValueError:
+        return dsn
+    if password:
+        netloc = parts.netloc.replace(f":{password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return dsn
+
+
+def redact_text(text: str, dsn: str) -> str:
+    """``text`` with the DSN's password (raw and URL-decoded) masked wherever it appears."""
+    from urllib.parse import unquote, urlsplit
+
+    secrets: set[str] = set(re.findall(r"password\s*=\s*'?([^'\s]+)", dsn))
+    try:
+        if urlsplit(dsn).password:
+            secrets |= {urlsplit(dsn).password, unquote(urlsplit(dsn).password)}
+    except ValueError:
+        pass
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def quote_literal(value: str) -> str:
@@ -46,9 +81,42 @@ def quote_literal(value: str) -> str:
 
 
 def connect(dsn: str) -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(dsn)
+    """A connection; a failure raises ``WarehouseError`` naming the redacted DSN, never the password."""
+    try:
+        conn = psycopg2.connect(dsn)
+    except psycopg2.Error as exc:
+        # "from None": the original exception's args and the caller's frames would show the DSN.
+        raise WarehouseError(f"cannot connect to the warehouse {redact_dsn(dsn)}: {redact_text(str(exc), dsn).strip()}") from None
     conn.set_client_encoding("UTF8")
     return conn
+
+
+@contextlib.contextmanager
+def day_lock(dsn: str, run_id: str) -> Iterator[None]:
+    """Hold the advisory lock of a run's day for the block, or raise ``RunLocked`` at once.
+
+    A session lock on its own connection, so it spans the stage's transactions; PostgreSQL
+    releases it when that connection ends, even if the worker is killed.
+    """
+    conn = connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pg_try_advisory_lock(%s, hashtext(%s))", (_DAY_LOCK_CLASS, run_id))
+            if not cur.fetchone()[0]:
+                cur.execute(
+                    "select l.pid, a.application_name, a.backend_start from pg_locks l"
+                    " left join pg_stat_activity a on a.pid = l.pid"
+                    " where l.locktype = 'advisory' and l.granted and l.classid = %s"
+                    " and l.objid = hashtext(%s)::oid",
+                    (_DAY_LOCK_CLASS, run_id),
+                )
+                holder = cur.fetchone()
+                who = f" (held by backend pid {holder[0]} since {holder[2]:%Y-%m-%d %H:%M:%S})" if holder else ""
+                raise RunLocked(f"another run of day {run_id} is in progress{who}; not starting a second one")
+        yield
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager
