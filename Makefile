@@ -47,3 +47,7 @@ test: venv airflow-db
 
 lint: venv
 	$(VENV)/bin/ruff check dags plugins tests
+
+# Boilerplate removal: ours against trafilatura on Persian pages (needs ../shared/corpus; KHABAR_SHARED_DIR moves it).
+bench-strip: venv
+	PYTHONPATH=plugins $(PY) benchmarks/bench_strip.py

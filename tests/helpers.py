@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared"
+# KHABAR_SHARED_DIR: where ../shared is when the checkout is not beside it (a git worktree)
+SHARED = Path(os.environ.get("KHABAR_SHARED_DIR") or PROJECT.parent / "shared")
 SEEDS = SHARED / "seeds"
 CORPUS = SHARED / "corpus"
 

@@ -141,9 +141,7 @@ def ingest(dsn: str, run: Run) -> dict:
 def strip(dsn: str, run: Run) -> dict:
     """HTML to text and furniture out (structure, lexicon, then lines learned per outlet); every
     removed line kept with its rule; credits to their columns; heavy losses flagged for review."""
-    from datetime import timedelta
-
-    from khabar.strip import StripSettings, Stripper, count_outlet_lines, remove_outlet_furniture
+    from khabar.strip import Stripper, StripSettings, count_outlet_lines, remove_outlet_furniture
 
     stripper, settings = Stripper(), StripSettings.from_env()
     with transaction(dsn) as cur:
@@ -158,7 +156,7 @@ def strip(dsn: str, run: Run) -> dict:
         cur.execute(
             "select outlet, line_key, sum(documents) from reporting.outlet_lines"
             " where run_id < %s and run_id >= %s and outlet = any(%s) group by 1, 2",
-            (run.run_id, (run.day - timedelta(days=settings.window_days)).isoformat(), sorted({o for o, _ in counts})),
+            (run.run_id, date.fromordinal(run.day.toordinal() - settings.window_days).isoformat(), sorted({o for o, _ in counts})),
         )
         evidence = {(outlet, key): n for outlet, key, n in cur.fetchall()}
         furniture = {

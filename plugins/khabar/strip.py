@@ -311,12 +311,36 @@ class Stripper:
 
 
 def _light_tail(text: str, folded_part: str, from_start: bool = False) -> str:
-    """The part of ``text`` (as written, ZWNJs kept) that a folded match ``folded_part`` covers:
-    folding maps one character to one, except the few it deletes and runs of spaces."""
-    light = _SPACES.sub(" ", text.translate(_LIGHT)).strip()
+    """The part of ``text`` as written (ZWNJs kept) that a folded span covers: the tail of the line
+    (or its head with ``from_start``) as long as ``folded_part``, mapped back character by character.
+
+    >>> _light_tail("خبرگزاری فارس: همکاری‌ها  ادامه می‌یابد", "همکاری ها ادامه می یابد")
+    'همکاری‌ها  ادامه می‌یابد'
+    """
+    chars: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        ch = ch.translate(_FOLD)
+        if not ch:
+            continue
+        if ch.isspace():
+            if not chars or chars[-1] == " ":
+                continue
+            ch = " "
+        chars.append(ch)
+        origin.append(i)
+    while chars and chars[-1] == " ":
+        chars.pop()
+        origin.pop()
+    folded = "".join(chars)
     n = len(folded_part)
-    candidate = light[:n] if from_start else light[len(light) - n:]
-    return candidate.strip() if fold_line(candidate) == fold_line(folded_part) else folded_part
+    if not n or n > len(folded):
+        return folded_part
+    if from_start and folded[:n] == folded_part:
+        return text[origin[0]: origin[n - 1] + 1].strip()
+    if not from_start and folded[len(folded) - n:] == folded_part:
+        return text[origin[len(folded) - n]: origin[-1] + 1].strip()
+    return folded_part
 
 
 def _set_outlet_and_credits(doc: Document, result: StripResult) -> None:
@@ -399,7 +423,7 @@ def remove_outlet_furniture(doc: Document, furniture: set[tuple[str, str]], revi
     kept, kept_nos, gone = [], [], 0
     used = {s.line_no for s in doc.stripped}
     spare = max(used | set(numbers), default=0) + 1  # for a line whose prefix was already recorded under its number
-    for no, line in zip(numbers, lines):
+    for no, line in zip(numbers, lines, strict=True):
         if (doc.outlet, line_key(line)) in furniture:
             if no in used:
                 no, spare = spare, spare + 1
@@ -468,21 +492,22 @@ class Page:
     removed: list[tuple[str, str]] = field(default_factory=list)  # (text, rule) cut inside the main content
 
 
-def _meta(soup, **attrs) -> str | None:
-    tag = soup.find("meta", attrs=attrs)
-    value = tag.get("content") if tag else None
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
 def _page_meta(soup) -> dict:
+    # one pass over the <meta> tags instead of a tree search per property
+    found: dict[str, str] = {}
+    for tag in soup.find_all("meta"):
+        name = tag.get("property") or tag.get("name") or tag.get("itemprop")
+        value = tag.get("content")
+        if isinstance(name, str) and isinstance(value, str) and value.strip():
+            found.setdefault(name.lower(), value.strip())
     canonical = soup.find("link", rel="canonical")
     meta = {
-        "og_title": _meta(soup, property="og:title"),
+        "og_title": found.get("og:title"),
         "html_title": soup.title.get_text(" ", strip=True) if soup.title else None,
-        "published_time": _meta(soup, property="article:published_time") or _meta(soup, itemprop="datePublished"),
-        "author": _meta(soup, name="author") or _meta(soup, property="article:author"),
-        "site_name": _meta(soup, property="og:site_name"),
-        "url": _meta(soup, property="og:url") or (canonical.get("href") if canonical else None),
+        "published_time": found.get("article:published_time") or found.get("datepublished"),
+        "author": found.get("author") or found.get("article:author"),
+        "site_name": found.get("og:site_name"),
+        "url": found.get("og:url") or (canonical.get("href") if canonical else None),
     }
     time_tag = soup.find("time", attrs={"datetime": True})
     if time_tag is not None:
@@ -490,47 +515,77 @@ def _page_meta(soup) -> dict:
     return meta
 
 
-def _text_len(tag) -> int:
-    return len(_SPACES.sub(" ", tag.get_text(" ")).strip())
+@dataclass
+class _Stats:
+    text: int  # characters of text under the element
+    links: int  # of which inside <a>
+    direct: int  # paragraph text the element holds directly, net of link text (its content score)
+    has_block: bool  # holds block containers (p, div, lists, tables)
 
 
-def _link_len(tag) -> int:
-    return sum(_text_len(a) for a in tag.find_all("a"))
+_CONTAINERS = ("div", "section", "main", "td", "article")
+_TEXT_CHILDREN = ("p", "blockquote", "h2", "h3", "h4", "pre", "span", "strong", "b", "em", "font")
+_BLOCKY = frozenset(("p", "div", "ul", "ol", "table"))
 
 
-def _content_score(tag) -> int:
-    """Text this container holds directly (its paragraphs and bare text), net of link text."""
-    from bs4 import Comment, NavigableString
-
-    score = 0
-    for child in tag.children:
-        if isinstance(child, Comment):
-            continue
-        if isinstance(child, NavigableString):
-            score += len(child.strip())
-        elif child.name == "a":
-            score -= _text_len(child)
-        elif child.name in ("p", "blockquote", "h2", "h3", "h4", "pre", "span", "strong", "b", "em", "font") or (
-            child.name == "div" and child.find(("p", "div", "ul", "ol", "table")) is None
-        ):
-            score += _text_len(child) - 2 * _link_len(child)
-    return score
+def _is_noise(tag) -> bool:
+    if tag.name in _NOISE_TAGS:
+        return True
+    attrs = tag.attrs
+    if not attrs or tag.name in ("html", "body") or attrs.get("itemprop") == "articleBody":
+        return False
+    classes = attrs.get("class") or []
+    marker = " ".join([*(classes if isinstance(classes, list) else [classes]), attrs.get("id") or "", attrs.get("role") or ""])
+    if marker.strip() and tag.name != "article" and _NOISE_ATTR.search(marker):
+        return True
+    return bool(_HIDDEN_STYLE.search(attrs.get("style") or ""))
 
 
-def _main_container(soup):
+def _prune_and_measure(tag, stats: dict[int, _Stats]) -> _Stats:
+    """Cut noise elements (navigation, share bars, forms, scripts, hidden boxes) and measure what
+    is left, bottom-up, in one walk of the tree."""
+    from bs4 import CData, NavigableString, Tag
+
+    text = links = direct = 0
+    has_block = False
+    for child in list(tag.children):
+        if isinstance(child, Tag):
+            if _is_noise(child):
+                child.decompose()
+                continue
+            st = _prune_and_measure(child, stats)
+            text += st.text
+            has_block = has_block or st.has_block or child.name in _BLOCKY
+            if child.name == "a":
+                links += st.text
+                direct -= st.text
+            else:
+                links += st.links
+                if child.name in _TEXT_CHILDREN or (child.name == "div" and not st.has_block):
+                    direct += st.text - 2 * st.links
+        elif type(child) in (NavigableString, CData):
+            n = len(child.strip())
+            text += n
+            direct += n
+    st = _Stats(text, links, direct, has_block)
+    stats[id(tag)] = st
+    return st
+
+
+def _main_container(soup, stats: dict[int, _Stats]):
     bodies = soup.find_all(attrs={"itemprop": "articleBody"})
     if bodies:
-        return max(bodies, key=_text_len)
+        return max(bodies, key=lambda t: stats[id(t)].text)
     best, best_score = None, 0
-    for tag in soup.find_all(("div", "section", "main", "td", "article")):
-        score = _content_score(tag)
+    for tag in soup.find_all(_CONTAINERS):
+        score = stats[id(tag)].direct
         if score > best_score:
             best, best_score = tag, score
     articles = soup.find_all("article")
     if articles:
-        article = max(articles, key=lambda a: _text_len(a) - _link_len(a))
+        article = max(articles, key=lambda a: stats[id(a)].text - stats[id(a)].links)
         # a page of teasers wrapped in <article> tags: the densest container wins over a small one
-        if best is None or article is best or best in article.descendants or _text_len(article) >= 0.5 * best_score:
+        if best is None or article is best or best in article.descendants or stats[id(article)].text >= 0.5 * best_score:
             return article
     return best
 
@@ -545,62 +600,69 @@ def extract_html(html: str) -> Page:
 
     soup = BeautifulSoup(html, "lxml")
     meta = _page_meta(soup)
-    for tag in soup(_NOISE_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(True):
-        if tag.decomposed or tag.attrs is None or tag.name in ("html", "body"):
-            continue
-        marker = " ".join([*(tag.get("class") or []), tag.get("id") or "", tag.get("role") or ""])
-        if tag.get("itemprop") == "articleBody":
-            continue
-        if (marker.strip() and _NOISE_ATTR.search(marker) and tag.name != "article") or _HIDDEN_STYLE.search(tag.get("style") or ""):
-            tag.decompose()
-    main = _main_container(soup) or soup.body or soup
+    stats: dict[int, _Stats] = {}
+    _prune_and_measure(soup, stats)
+    main = _main_container(soup, stats) or soup.body or soup
     heading = main.find("h1") or soup.find("h1")
     if heading is not None and heading.get_text(strip=True):
         meta["h1"] = _SPACES.sub(" ", heading.get_text(" ")).strip()
     meta["title"] = meta.get("h1") or meta.get("og_title") or meta.get("html_title")
-    leads = _leads_beside(main)
-    removed = _cut_link_lists(main)
-    lines = [ln for block in leads for ln in _block_lines(block)] + _block_lines(main, in_place=True)
+    leads = _leads_beside(main, stats)
+    removed = _cut_link_lists(main, stats)
+    lines = [ln for block in [*leads, main] for ln in _block_lines(block)]
     return Page(lines, {k: v for k, v in meta.items() if v}, removed)
 
 
-def _leads_beside(main) -> list:
+def _leads_beside(main, stats: dict[int, _Stats]) -> list:
     """A lead kept in its own box before the body container («lead», «summary», «rotitr»)."""
-    parent = main.parent
-    if parent is None:
+    if main.parent is None:
         return []
     out = []
     for sib in main.find_previous_siblings(True):
         marker = " ".join([*(sib.get("class") or []), sib.get("id") or ""])
-        if marker and _LEAD_ATTR.search(marker) and _text_len(sib) > 0:
+        if marker and _LEAD_ATTR.search(marker) and stats.get(id(sib), _Stats(0, 0, 0, False)).text > 0:
             out.insert(0, sib)
     return out
 
 
-def _cut_link_lists(main) -> list[tuple[str, str]]:
+def _cut_link_lists(main, stats: dict[int, _Stats]) -> list[tuple[str, str]]:
     """Blocks inside the main content whose text is mostly links (related headlines, tag clouds)."""
-    removed = []
+    removed: list[tuple[str, str]] = []
+    gone: set[int] = set()
     for tag in main.find_all(("ul", "ol", "div", "section", "table", "p", "dl")):
-        if tag.decomposed:
+        if any(id(parent) in gone for parent in tag.parents):
             continue
-        length = _text_len(tag)
-        if length and _link_len(tag) >= 0.5 * length:
+        st = stats.get(id(tag))
+        if st and st.text and st.links >= 0.5 * st.text:
             removed += [(ln, "html_link_list") for ln in _block_lines(tag)]
+            gone.add(id(tag))
+    for tag in main.find_all(("ul", "ol", "div", "section", "table", "p", "dl")):
+        if id(tag) in gone:
             tag.decompose()
     return removed
 
 
-def _block_lines(tag, in_place: bool = False) -> list[str]:
-    from bs4 import BeautifulSoup
+def _block_lines(tag) -> list[str]:
+    """The element's text as lines: a line break at every block element and <br>; the text itself
+    untouched (ZWNJs and all), only runs of spaces made one."""
+    from bs4 import CData, NavigableString, Tag
 
-    # a copy unless told otherwise: the block markers must not change a tree still being read
-    copy = tag if in_place else BeautifulSoup(str(tag), "lxml")
-    for br in copy.find_all("br"):
-        br.replace_with("\n")
-    for block in copy.find_all(_BLOCK_TAGS):
-        block.insert_before("\n")
-        block.insert_after("\n")
-    lines = [_SPACES.sub(" ", ln).strip() for ln in copy.get_text("").split("\n")]
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        for child in node.children:
+            if isinstance(child, Tag):
+                if child.name == "br":
+                    parts.append("\n")
+                elif child.name in _BLOCK_TAGS:
+                    parts.append("\n")
+                    walk(child)
+                    parts.append("\n")
+                else:
+                    walk(child)
+            elif type(child) in (NavigableString, CData):
+                parts.append(str(child))
+
+    walk(tag)
+    lines = [_SPACES.sub(" ", ln).strip() for ln in "".join(parts).split("\n")]
     return [ln for ln in lines if ln]
