@@ -47,7 +47,7 @@ _FOLD = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "\u200c":
 _LIGHT = str.maketrans({"\u200f": None, "\u200e": None, "ـ": None})
 _SPACES = re.compile(r"\s+")
 _ATTRIBUTION = re.compile(
-    r"به گزارش (?:[^،,:]{0,60}? )?(?P<outlet>(?:خبرگزاری|پایگاه خبری|روزنامه|سایت|شبکه|پایگاه اطلاع رسانی) [^،,:\s]+(?: [^،,:\s]+)?)"
+    r"به گزارش (?:[^،,:]{0,60}? )?(?P<outlet>(?:خبرگزاری|پایگاه خبری|روزنامه|سایت|شبکه|پایگاه اطلاع رسانی) [^،,:\s]+(?: (?!از |به |در |و )[^،,:\s]+){0,2})"
     r"|به گزارش [\"«“](?P<quoted>[^\"»”]{2,30})[\"»”]"
     r"|به گزارش (?P<short>فارس|مهر|ایسنا|ایرنا|تسنیم|ایلنا|برنا|آنا|ورزش سه|خبرآنلاین|تابناک|انتخاب|فرارو|عصر ایران)\s*(?:،|,| به نقل)"
 )
@@ -354,11 +354,18 @@ def _set_outlet_and_credits(doc: Document, result: StripResult) -> None:
     cited = "؛ ".join(credits.get("cited_source", [])) or None
     if cited is None:
         # «به گزارش خبرگزاری مهر» on a page of another outlet, or «به نقل از ...»: the relayed source
-        if result.outlet and doc.outlet and fold_line(result.outlet) not in fold_line(doc.outlet) and fold_line(doc.outlet) not in fold_line(result.outlet):
-            cited = result.outlet
+        lead = "\n".join(doc.stripped_text.split("\n")[:3])
+        named = detect_outlet(lead)
+        if named and doc.outlet and not _same_outlet(named, doc.outlet):
+            cited = named
         else:
-            cited = detect_cited_source("\n".join(doc.stripped_text.split("\n")[:3]))
+            cited = detect_cited_source(lead)
     doc.cited_source = cited
+
+
+def _same_outlet(a: str, b: str) -> bool:
+    fa, fb = fold_line(a), fold_line(b)
+    return fa in fb or fb in fa
 
 
 def _author_byline(author: object, outlet: str | None, site: str | None) -> str | None:
