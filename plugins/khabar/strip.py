@@ -240,7 +240,8 @@ class Stripper:
                 title, title_folded = text, folded
                 drop(i, text, "title")
                 continue
-            if title_folded and folded == title_folded:
+            # the title as the page writes it («ورزش سه - تیتر خبر» in <title>) holds the headline line
+            if title_folded and (folded == title_folded or (words >= 4 and folded in title_folded and len(folded) >= 0.5 * len(title_folded))):
                 drop(i, text, "repeated_title")
                 continue
             if folded in seen:
@@ -621,13 +622,19 @@ def extract_html(html: str) -> Page:
 
 
 def _leads_beside(main, stats: dict[int, _Stats]) -> list:
-    """A lead kept in its own box before the body container («lead», «summary», «rotitr»)."""
+    """A lead kept in its own box just before the body container: marked as one («lead», «summary»,
+    «rotitr»), or a plain text box of at least a sentence with few links."""
     if main.parent is None:
         return []
     out = []
-    for sib in main.find_previous_siblings(True):
+    for sib in main.find_previous_siblings(True, limit=3):
+        st = stats.get(id(sib))
+        if st is None or not st.text:
+            continue
         marker = " ".join([*(sib.get("class") or []), sib.get("id") or ""])
-        if marker and _LEAD_ATTR.search(marker) and stats.get(id(sib), _Stats(0, 0, 0, False)).text > 0:
+        marked = bool(marker and _LEAD_ATTR.search(marker))
+        plain = sib.name in ("div", "p", "section") and not st.has_block and st.text >= 60 and st.links < 0.2 * st.text
+        if marked or plain:
             out.insert(0, sib)
     return out
 

@@ -8,7 +8,6 @@ import re
 import sys
 
 import pytest
-
 from helpers import PROJECT
 from khabar.document import Document
 from khabar.strip import (
