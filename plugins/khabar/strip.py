@@ -381,12 +381,14 @@ def _author_byline(author: object, outlet: str | None, site: str | None) -> str 
 
 
 def update_text_loss(doc: Document, review_loss_share: float) -> None:
-    """``text_loss``: characters removed as furniture over all characters the strip step saw; titles,
+    """``text_loss``: characters removed as furniture over all characters of the article's text (for
+    HTML, the main content: page chrome cut by structure, rules ``html_*``, does not count); titles,
     datelines, repeats and credits are not lost (they are columns or stand in the body once).
     Above ``review_loss_share`` the article is kept but ``needs_review`` is set."""
     kept = len(doc.stripped_text or "")
-    lost = sum(len(s.line) for s in doc.stripped if s.rule not in NOT_LOST_RULES)
-    others = sum(len(s.line) for s in doc.stripped if s.rule in NOT_LOST_RULES)
+    text_stage = [s for s in doc.stripped if not s.rule.startswith("html_")]  # page chrome is not the article's text
+    lost = sum(len(s.line) for s in text_stage if s.rule not in NOT_LOST_RULES)
+    others = sum(len(s.line) for s in text_stage if s.rule in NOT_LOST_RULES)
     total = kept + lost + others
     doc.text_loss = round(lost / total, 4) if total else 0.0
     doc.needs_review = doc.text_loss > review_loss_share
@@ -497,7 +499,7 @@ def detect_cited_source(text: str) -> str | None:
 class Page:
     lines: list[str]
     meta: dict
-    removed: list[tuple[str, str]] = field(default_factory=list)  # (text, rule) cut inside the main content
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (text, rule): html_noise, html_link_list, html_outside_main
 
 
 def _page_meta(soup) -> dict:
@@ -531,7 +533,11 @@ class _Stats:
     has_block: bool  # holds block containers (p, div, lists, tables)
 
 
+_WATCHED = frozenset(("div", "section", "main", "td", "article", "h1", "ul", "ol", "table", "p", "dl"))
+_NONE = _Stats(0, 0, 0, False)
+_LISTISH = frozenset(("ul", "ol", "div", "section", "table", "p", "dl"))  # an element the walk did not measure (outside <body>)
 _CONTAINERS = ("div", "section", "main", "td", "article")
+_CODE_TAGS = frozenset(("script", "style", "noscript", "template", "svg", "link", "meta", "object", "embed", "iframe"))
 _TEXT_CHILDREN = ("p", "blockquote", "h2", "h3", "h4", "pre", "span", "strong", "b", "em", "font")
 _BLOCKY = frozenset(("p", "div", "ul", "ol", "table"))
 
@@ -549,9 +555,9 @@ def _is_noise(tag) -> bool:
     return bool(_HIDDEN_STYLE.search(attrs.get("style") or ""))
 
 
-def _prune_and_measure(tag, stats: dict[int, _Stats]) -> _Stats:
-    """Cut noise elements (navigation, share bars, forms, scripts, hidden boxes) and measure what
-    is left, bottom-up, in one walk of the tree."""
+def _prune_and_measure(tag, stats: dict[int, _Stats], cut: list[tuple[str, str]], seen: dict[str, list]) -> _Stats:
+    """Cut noise elements (navigation, share bars, forms, scripts, hidden boxes), keeping their text
+    in ``cut`` (code elements excepted), and measure what is left, bottom-up, in one walk."""
     from bs4 import CData, NavigableString, Tag
 
     text = links = direct = 0
@@ -559,9 +565,17 @@ def _prune_and_measure(tag, stats: dict[int, _Stats]) -> _Stats:
     for child in list(tag.children):
         if isinstance(child, Tag):
             if _is_noise(child):
+                if child.name not in _CODE_TAGS:
+                    cut += [(ln, "html_noise") for ln in _block_lines(child)]
                 child.decompose()
                 continue
-            st = _prune_and_measure(child, stats)
+            if child.name in _WATCHED:
+                seen.setdefault(child.name, []).append(child)
+                if child.name in _LISTISH:
+                    seen.setdefault("listish", []).append(child)
+            if child.attrs.get("itemprop") == "articleBody":
+                seen.setdefault("articleBody", []).append(child)
+            st = _prune_and_measure(child, stats, cut, seen)
             text += st.text
             has_block = has_block or st.has_block or child.name in _BLOCKY
             if child.name == "a":
@@ -580,20 +594,24 @@ def _prune_and_measure(tag, stats: dict[int, _Stats]) -> _Stats:
     return st
 
 
-def _main_container(soup, stats: dict[int, _Stats]):
-    bodies = soup.find_all(attrs={"itemprop": "articleBody"})
+def _main_container(stats: dict[int, _Stats], seen: dict[str, list]):
+    bodies = seen.get("articleBody")
     if bodies:
-        return max(bodies, key=lambda t: stats[id(t)].text)
+        return max(bodies, key=lambda t: stats.get(id(t), _NONE).text)
     best, best_score = None, 0
-    for tag in soup.find_all(_CONTAINERS):
-        score = stats[id(tag)].direct
-        if score > best_score:
-            best, best_score = tag, score
-    articles = soup.find_all("article")
+    for name in _CONTAINERS:
+        for tag in seen.get(name, ()):
+            score = stats.get(id(tag), _NONE).direct
+            if score > best_score:
+                best, best_score = tag, score
+    articles = seen.get("article")
     if articles:
-        article = max(articles, key=lambda a: stats[id(a)].text - stats[id(a)].links)
+        article = max(articles, key=lambda a: stats.get(id(a), _NONE).text - stats.get(id(a), _NONE).links)
         # a page of teasers wrapped in <article> tags: the densest container wins over a small one
-        if best is None or article is best or best in article.descendants or stats[id(article)].text >= 0.5 * best_score:
+        if (
+            best is None or article is best or any(p is article for p in best.parents)
+            or stats.get(id(article), _NONE).text >= 0.5 * best_score
+        ):
             return article
     return best
 
@@ -609,16 +627,24 @@ def extract_html(html: str) -> Page:
     soup = BeautifulSoup(html, "lxml")
     meta = _page_meta(soup)
     stats: dict[int, _Stats] = {}
-    _prune_and_measure(soup, stats)
-    main = _main_container(soup, stats) or soup.body or soup
-    heading = main.find("h1") or soup.find("h1")
+    cut: list[tuple[str, str]] = []
+    seen: dict[str, list] = {}  # the elements the choices below need, in document order
+    _prune_and_measure(soup.body or soup, stats, cut, seen)
+    main = _main_container(stats, seen) or soup.body or soup
+    headings = seen.get("h1", [])
+    heading = next((h for h in headings if any(p is main for p in h.parents)), headings[0] if headings else None)
     if heading is not None and heading.get_text(strip=True):
         meta["h1"] = _SPACES.sub(" ", heading.get_text(" ")).strip()
     meta["title"] = meta.get("h1") or meta.get("og_title") or meta.get("html_title")
     leads = _leads_beside(main, stats)
-    removed = _cut_link_lists(main, stats)
+    removed = _cut_link_lists(main, stats, seen)
     lines = [ln for block in [*leads, main] for ln in _block_lines(block)]
-    return Page(lines, {k: v for k, v in meta.items() if v}, removed)
+    # what stays on the page is the rest of it (header, sidebars, footer): recorded, not kept
+    if soup.body is not None and main is not soup.body and main is not soup:
+        for block in (*leads, main):
+            block.extract()
+        removed += [(ln, "html_outside_main") for ln in _block_lines(soup.body)]
+    return Page(lines, {k: v for k, v in meta.items() if v}, cut + removed)
 
 
 def _leads_beside(main, stats: dict[int, _Stats]) -> list:
@@ -639,20 +665,20 @@ def _leads_beside(main, stats: dict[int, _Stats]) -> list:
     return out
 
 
-def _cut_link_lists(main, stats: dict[int, _Stats]) -> list[tuple[str, str]]:
+def _cut_link_lists(main, stats: dict[int, _Stats], seen: dict[str, list]) -> list[tuple[str, str]]:
     """Blocks inside the main content whose text is mostly links (related headlines, tag clouds)."""
     removed: list[tuple[str, str]] = []
-    gone: set[int] = set()
-    for tag in main.find_all(("ul", "ol", "div", "section", "table", "p", "dl")):
-        if any(id(parent) in gone for parent in tag.parents):
-            continue
+    gone: list = []
+    for tag in seen.get("listish", ()):  # document order: a list is seen before the lists inside it
         st = stats.get(id(tag))
-        if st and st.text and st.links >= 0.5 * st.text:
+        if not st or not st.text or st.links < 0.5 * st.text:
+            continue
+        parents = list(tag.parents)
+        if any(p is main for p in parents) and not any(p is g for p in parents for g in gone):
             removed += [(ln, "html_link_list") for ln in _block_lines(tag)]
-            gone.add(id(tag))
-    for tag in main.find_all(("ul", "ol", "div", "section", "table", "p", "dl")):
-        if id(tag) in gone:
-            tag.decompose()
+            gone.append(tag)
+    for tag in gone:
+        tag.decompose()
     return removed
 
 
