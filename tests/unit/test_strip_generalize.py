@@ -8,7 +8,7 @@ import re
 import sys
 
 import pytest
-from helpers import PROJECT
+from helpers import PROJECT, SEEDS, needs_shared
 from khabar.document import Document
 from khabar.strip import (
     LEARNED_RULE,
@@ -214,3 +214,22 @@ def test_hand_layouts_give_exactly_the_body_with_every_zwnj(stripper, bench):
         doc = _strip(stripper, case.source, fmt="html")
         assert doc.stripped_text.split("\n") == case.truth, case.name
         assert doc.stripped_text.count(ZWNJ) == sum(t.count(ZWNJ) for t in case.truth), case.name
+
+
+@pytest.mark.shared
+@needs_shared(SEEDS)
+@pytest.mark.parametrize(
+    ("seed", "outlet", "cited"),
+    [
+        ("000_", "العالم", None),  # from the section byline «العالم - ایران / سیاسی»
+        ("001_", "خبرگزاری مهر", None),  # from «خبرگزاری مهر مشاهده در مرجع»
+        ("002_", "پایگاه رهنما", "پایگاه اطلاع رسانی دفتر ریاست جمهوری"),  # the site relays the presidency
+        ("003_", "خبرگزاری آنا", None),
+        ("004_", "خبرگزاری برنا", "اداره کل تبلیغات دفاعی وزارت دفاع"),  # «به نقل از ...»
+    ],
+)
+def test_seed_outlets_and_cited_sources(stripper, seed, outlet, cited):
+    (path,) = sorted(SEEDS.glob(f"{seed}*.txt"))
+    doc = _strip(stripper, path.read_text(encoding="utf-8"))
+    assert (doc.outlet, doc.cited_source) == (outlet, cited)
+    assert doc.needs_review is False
