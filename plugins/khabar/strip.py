@@ -39,13 +39,17 @@ BLOCK_ITEM_MAX_WORDS = 16  # headlines under a «پربیننده ترین خب�
 FURNITURE_LINE_MAX_WORDS = 14
 CREDIT_RULES = ("byline", "photo_credit", "cited_source")
 # Removed, but not lost: these become columns (title, credits) or already stand in the body once.
-NOT_LOST_RULES = frozenset({"title", "repeated_title", "dateline", "repeated_paragraph", *CREDIT_RULES})
+NOT_LOST_RULES = frozenset({"title", "repeated_title", "dateline", "repeated_paragraph", "no_text", *CREDIT_RULES})
 LEARNED_RULE = "outlet_furniture"
 LEARN_MAX_CHARS = 400  # longer paragraphs are not counted (they are articles, not furniture)
+# Shorter lines and lines ending in a colon are not learned: in the corpus the lines recurring most in
+# one outlet are subheadings of match reports («ترکیب احتمالی:», «شرح گل:», «لحظات حساس»), which are body.
+LEARN_MIN_WORDS = 3
 
 _FOLD = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "\u200c": " ", "\u200f": None, "\u200e": None, "ـ": None})
 _LIGHT = str.maketrans({"\u200f": None, "\u200e": None, "ـ": None})
 _SPACES = re.compile(r"\s+")
+_HAS_TEXT = re.compile(r"\w")
 _ATTRIBUTION = re.compile(
     r"به گزارش (?:[^،,:]{0,60}? )?(?P<outlet>(?:خبرگزاری|پایگاه خبری|روزنامه|سایت|شبکه|پایگاه اطلاع رسانی) [^،,:\s]+(?: (?!از |به |در |و )[^،,:\s]+){0,2})"
     r"|به گزارش [\"«“](?P<quoted>[^\"»”]{2,30})[\"»”]"
@@ -233,6 +237,9 @@ class Stripper:
                     continue
                 # keep the rest as written (its ZWNJs), not in folded form
                 text, folded = _light_tail(text, rest), rest
+            if not _HAS_TEXT.search(folded):
+                drop(i, text, "no_text")  # a lone «.» or «***»: nothing to keep
+                continue
             if words <= 12 and is_dateline(text):
                 drop(i, text, "dateline")
                 continue
@@ -415,12 +422,22 @@ def count_outlet_lines(docs: Iterable[Document]) -> dict[tuple[str, str], tuple[
         bodies.add(body)
         keys = {}
         for line in doc.stripped_text.split("\n"):
-            if line.strip() and len(line) <= LEARN_MAX_CHARS:
+            if _learnable(line):
                 keys.setdefault(line_key(line), line.strip())
         for key, line in keys.items():
             counts[(doc.outlet, key)] += 1
             sample.setdefault((doc.outlet, key), line)
     return {k: (sample[k], n) for k, n in sorted(counts.items())}
+
+
+def _learnable(line: str) -> bool:
+    """A line that may become learned furniture: 3+ words, at most 400 characters, not a subheading.
+
+    >>> _learnable("کانال تلگرام ما را دنبال کنید"), _learnable("ترکیب احتمالی:"), _learnable("شرح بازی اول تیم:")
+    (True, False, False)
+    """
+    text = line.strip()
+    return len(text) <= LEARN_MAX_CHARS and len(text.split()) >= LEARN_MIN_WORDS and not text.endswith((":", "："))
 
 
 def remove_outlet_furniture(doc: Document, furniture: set[tuple[str, str]], review_loss_share: float) -> int:

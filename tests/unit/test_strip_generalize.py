@@ -233,3 +233,25 @@ def test_seed_outlets_and_cited_sources(stripper, seed, outlet, cited):
     doc = _strip(stripper, path.read_text(encoding="utf-8"))
     assert (doc.outlet, doc.cited_source) == (outlet, cited)
     assert doc.needs_review is False
+
+
+@pytest.mark.parametrize(
+    ("line", "learnable"),
+    [
+        ("کانال تلگرام ما را دنبال کنید", True),
+        ("ترکیب احتمالی:", False),  # a match-report subheading: recurs in the corpus, but it is body
+        ("لحظات حساس", False),  # two words: too short to tell from a subheading
+        ("شرح بازی اول تیم:", False),  # ends with a colon: introduces what follows
+    ],
+)
+def test_which_lines_may_be_learned(stripper, line, learnable):
+    docs = [_outlet_doc(stripper, n, line) for n in range(3)]
+    counts = count_outlet_lines(docs)
+    assert (("خبرگزاری نمونه", line_key(line)) in counts) is learnable
+
+
+def test_a_line_without_text_goes_and_is_not_lost_text(stripper):
+    doc = _strip(stripper, f"عنوان\n{BODY}\n.\n***")
+    assert doc.stripped_text == BODY
+    assert [s.rule for s in doc.stripped][-2:] == ["no_text", "no_text"]
+    assert doc.text_loss == 0.0
