@@ -56,3 +56,7 @@ bench-dates: venv
 # Soak (not a test): thousands of mixed good and bad files over many simulated days; must report lost 0, duplicated 0.
 soak: venv
 	$(PY) benchmarks/soak.py --days 30 --files-per-day 150
+
+# Boilerplate removal: ours against trafilatura on Persian pages (needs ../shared/corpus; KHABAR_SHARED_DIR moves it).
+bench-strip: venv
+	PYTHONPATH=plugins $(PY) benchmarks/bench_strip.py

@@ -22,10 +22,12 @@ delete from reporting.articles a
 insert into reporting.articles as a (
     article_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
     date_source, date_reason, story_id, is_canonical, body_hash, word_count, run_id,
-    date_confidence, date_calendar, date_weekday_mismatch)
+    date_confidence, date_calendar, date_weekday_mismatch,
+    byline, photo_credit, cited_source, text_loss, needs_review)
 select doc_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
        date_source, date_reason, story_id, false, body_hash, word_count, run_id,
-       date_confidence, date_calendar, date_weekday_mismatch
+       date_confidence, date_calendar, date_weekday_mismatch,
+       byline, photo_credit, cited_source, text_loss, coalesce(needs_review, false)
   from staging.documents
  where run_id = %(run_id)s and status = 'active'
 on conflict (article_id) do update set
@@ -35,7 +37,9 @@ on conflict (article_id) do update set
     date_reason = excluded.date_reason, story_id = excluded.story_id, body_hash = excluded.body_hash,
     word_count = excluded.word_count, run_id = excluded.run_id,
     date_confidence = excluded.date_confidence, date_calendar = excluded.date_calendar,
-    date_weekday_mismatch = excluded.date_weekday_mismatch;
+    date_weekday_mismatch = excluded.date_weekday_mismatch,
+    byline = excluded.byline, photo_credit = excluded.photo_credit, cited_source = excluded.cited_source,
+    text_loss = excluded.text_loss, needs_review = excluded.needs_review;
 
 -- Dates mentioned in the bodies of the run's articles (duplicates' mentions are their original's).
 insert into reporting.date_mentions (article_id, start_char, end_char, surface, resolved_day, resolved_jalali,
@@ -62,6 +66,10 @@ select s.doc_id, s.line_no, s.line, s.rule
   from staging.stripped_lines s
   join staging.documents d on d.run_id = s.run_id and d.doc_id = s.doc_id and d.status = 'active'
  where s.run_id = %(run_id)s;
+
+delete from reporting.outlet_lines where run_id = %(run_id)s;
+insert into reporting.outlet_lines (run_id, outlet, line_key, line, documents)
+select run_id, outlet, line_key, line, documents from staging.outlet_lines where run_id = %(run_id)s;
 
 insert into reporting.lsh_bands (article_id, band, band_key)
 select doc_id, band, band_key from staging.lsh_bands where run_id = %(run_id)s;

@@ -49,6 +49,12 @@ class Document:
     title: str | None = None
     outlet: str | None = None
     stripped: list[StrippedLine] = field(default_factory=list)
+    byline: str | None = None  # reporter or author credited in the text or the page's metadata
+    photo_credit: str | None = None  # «عکس: ...»
+    cited_source: str | None = None  # the outlet relayed («به نقل از ...», «منبع: ...»), not the publishing outlet
+    text_loss: float | None = None  # share of the text the strip step removed as furniture (credits and titles excluded)
+    needs_review: bool | None = None  # text_loss above the configured share: kept, but flagged for a human
+    kept_line_nos: list[int] = field(default_factory=list)  # line number of each kept line (not stored)
     # normalize
     body: str | None = None
     # date-tag

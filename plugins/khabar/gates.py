@@ -15,9 +15,12 @@ from datetime import date
 
 from khabar.warehouse import quote_literal, transaction
 
-FURNITURE_RE = "(پربیننده ترین خبرها|ارسال نظرات|انتهای پیام|مشاهده در مرجع)"
-# Folds the body as the lexicon does (Arabic letters, ZWNJ and spaces) before looking for furniture.
-_FOLDED = "regexp_replace(translate({col}, 'يكى‌', 'یکی '), '\\s+', ' ', 'g')"
+# Folds the body as the lexicon does (Arabic letters, ZWNJ and spaces), line by line (newlines
+# kept, each line trimmed), before looking for furniture.
+_STRIP_FOLDED = (
+    "regexp_replace(regexp_replace(translate(stripped_text, 'يكىة\u200cـ\u200f\u200e', 'یکیه '), '[ \\t]+', ' ', 'g'),"
+    " ' ?\\n ?', E'\\n', 'g')"
+)
 
 
 class GateFailed(Exception):
@@ -58,17 +61,38 @@ def _active(columns: str = "*") -> str:
 
 
 def _strip(gxe, day: date) -> GateSpec:
+    from khabar.strip import FURNITURE_LINE_MAX_WORDS, StripSettings, gate_patterns
+
+    share = StripSettings.from_env().review_loss_share
+    # The lexicon's patterns, run per body line after folding as the lexicon does: end markers on
+    # any line, whole-line furniture on short lines (as the strip step applies them). Braces are
+    # doubled because GX formats the query with str.format.
+    def array(kinds: tuple[str, ...]) -> str:
+        quoted = [quote_literal(p).replace("{", "{{").replace("}", "}}") for p in gate_patterns(kinds)]
+        return f"array[{', '.join(quoted)}]"
+
+    lines = f"regexp_split_to_table({_STRIP_FOLDED}, E'\\n')"
+    short = f"array_length(regexp_split_to_array(btrim(l), ' +'), 1) <= {FURNITURE_LINE_MAX_WORDS}"
     return GateSpec(
-        _active("doc_id, source_path, stripped_text, title"),
+        _active("doc_id, source_path, stripped_text, title, text_loss, needs_review"),
         [
             gxe.ExpectColumnValuesToNotBeNull(column="stripped_text"),
+            gxe.ExpectColumnValuesToNotBeNull(column="needs_review"),
+            gxe.ExpectColumnValuesToBeBetween(column="text_loss", min_value=0, max_value=1),
             gxe.UnexpectedRowsExpectation(
                 description="no body is empty after boilerplate removal",
                 unexpected_rows_query="select doc_id from {batch} where length(btrim(stripped_text)) = 0",
             ),
             gxe.UnexpectedRowsExpectation(
-                description="no body contains a furniture string",
-                unexpected_rows_query=f"select doc_id, source_path from {{batch}} where {_FOLDED.format(col='stripped_text')} ~ '{FURNITURE_RE}'",
+                description="no body line matches a lexicon entry (include/furniture.tsv)",
+                unexpected_rows_query=(
+                    f"select doc_id, source_path, l from {{batch}}, lateral {lines} as l"
+                    f" where l ~ any({array(('end',))}) or ({short} and l ~ any({array(('block', 'line'))}))"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description=f"an article that lost more than {share:.0%} of its text is flagged for review (not failed)",
+                unexpected_rows_query=f"select doc_id from {{batch}} where needs_review <> (text_loss > {share})",
             ),
         ],
     )

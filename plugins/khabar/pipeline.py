@@ -27,6 +27,8 @@ DOC_COLUMNS = (
     "date_confidence",
     "date_calendar",
     "date_weekday_mismatch",
+    "byline", "photo_credit", "cited_source",
+    "text_loss", "needs_review",
 )
 STAGES = ("ingest", "strip", "normalize", "date_tag", "dedup", "load")
 
@@ -155,25 +157,58 @@ def ingest(dsn: str, run: Run) -> dict:
 
 
 def strip(dsn: str, run: Run) -> dict:
-    """HTML to text and furniture out; every removed line kept with its rule."""
-    from khabar.strip import Stripper
+    """HTML to text and furniture out (structure, lexicon, then lines learned per outlet); every
+    removed line kept with its rule; credits to their columns; heavy losses flagged for review."""
+    from khabar.strip import Stripper, StripSettings, count_outlet_lines, remove_outlet_furniture
 
-    stripper = Stripper()
+    stripper, settings = Stripper(), StripSettings.from_env()
     with transaction(dsn) as cur:
         docs = _read_documents(cur, run.run_id)
-        empty = []
-        cur.execute("delete from staging.stripped_lines where run_id = %s", (run.run_id,))
+        for table in ("stripped_lines", "outlet_lines"):
+            cur.execute(f"delete from staging.{table} where run_id = %s", (run.run_id,))
         for doc in docs:
-            stripper.strip_document(doc)
+            stripper.strip_document(doc, settings.review_loss_share)
+        # Learned furniture: this run's counts plus earlier runs' inside the window. Only run_id < this
+        # one counts, so a re-run of a day (or a backfill after later days) sees the same evidence.
+        counts = count_outlet_lines(docs)
+        cur.execute(
+            "select outlet, line_key, sum(documents) from reporting.outlet_lines"
+            " where run_id < %s and run_id >= %s and outlet = any(%s) group by 1, 2",
+            (run.run_id, date.fromordinal(run.day.toordinal() - settings.window_days).isoformat(), sorted({o for o, _ in counts})),
+        )
+        evidence = {(outlet, key): n for outlet, key, n in cur.fetchall()}
+        furniture = {
+            k for k in counts.keys() | evidence.keys()
+            if counts.get(k, ("", 0))[1] + evidence.get(k, 0) >= settings.min_documents
+        }
+        learned = sum(remove_outlet_furniture(doc, furniture, settings.review_loss_share) for doc in docs)
+        empty = []
+        for doc in docs:
             if not doc.stripped_text.strip():
                 doc.status = "quarantined"
                 empty.append(Quarantined(doc.source_path, "strip", "empty after boilerplate removal", doc.record_index))
-        _update_documents(cur, run.run_id, docs, ("stripped_text", "title", "outlet", "meta", "status"))
+        _update_documents(
+            cur, run.run_id, docs,
+            ("stripped_text", "title", "outlet", "meta", "status", "byline", "photo_credit", "cited_source",
+             "text_loss", "needs_review"),
+        )
         lines = [(run.run_id, d.doc_id, s.line_no, s.line, s.rule) for d in docs for s in d.stripped]
         if lines:
             execute_values(cur, "insert into staging.stripped_lines (run_id, doc_id, line_no, line, rule) values %s", lines)
+        if counts:
+            execute_values(
+                cur,
+                "insert into staging.outlet_lines (run_id, outlet, line_key, line, documents) values %s",
+                [(run.run_id, outlet, key, line, n) for (outlet, key), (line, n) in counts.items()],
+            )
         _quarantine(cur, run.run_id, empty)
-    return {"documents": len(docs), "lines_removed": len(lines), "quarantined": len(empty)}
+    return {
+        "documents": len(docs),
+        "lines_removed": len(lines),
+        "learned_furniture_lines": learned,
+        "flagged_for_review": sum(1 for d in docs if d.needs_review and d.status == "active"),
+        "quarantined": len(empty),
+    }
 
 
 def normalize(dsn: str, run: Run) -> dict:
