@@ -52,15 +52,23 @@ NON_JOINING = frozenset("اآأإدذرزژوؤءة")
 # Suffixes written after a half-space; the stem decides whether a half-space is visible.
 PLURAL = ("هایشان", "هایتان", "هایمان", "هایی", "هایش", "هایم", "هایت", "های", "ها")
 COMPARATIVE = ("ترین", "تر")
+SOLID_SUFFIXES = ("ان", "گان", "ی", "یان")  # joined to the stem without a half-space
 # Solid spellings that the corpus and words.dat write that way far more often than with a
 # half-space: «آنها» 1,291 times against «آن‌ها» 205 in ../shared/corpus paragraphs.
-SOLID_BY_CONVENTION = frozenset({"آنها", "اینها", "آنکه", "اینکه", "چنانکه", "آنچه", "آنجا", "اینجا"})
+SOLID_BY_CONVENTION = frozenset({"آنها", "اینها", "آنهایی", "اینهایی", "آنکه", "اینکه", "چنانکه", "آنچه"})
+# A final «ه» is mostly the silent one («سه», «به», «خانه», «سرمایه»), which must not join the next
+# letter; after «ا» and in a few common words it is a consonant («راه», «کوه») and «راهیابی» is standard.
+_SILENT_HEH = re.compile("(?<!ا)ه$")
+CONSONANT_HEH = frozenset({"کوه", "گروه", "شکوه", "انبوه", "ستوه", "فقیه", "شبیه", "ره", "گنه", "مه", "که", "چه"})
+# Two readings of one token («منطقهای»: «منطقه‌ای» or «منطق‌های») are settled by the stems' counts in
+# words.dat only when one is this many times the other; otherwise the token is left as written.
+AMBIGUITY_RATIO = 20
 AFTER_HEH = ("اند", "اید", "ایم", "ای", "ام", "اش", "ات")  # «خورده‌اند», «خانه‌اش»
 _PUA = 0xE000  # placeholders for protected spans: private-use characters nothing below touches
 _PUA_RE = re.compile(f"[{chr(_PUA)}-{chr(_PUA + 0x18FF)}]")
 _D = r"[0-9۰-۹٠-٩]"
 PROTECTED = re.compile(
-    r"(?:https?://|www\.)[^\s<>«»\"']+[^\s<>«»\"'.,،؛:)\]]"  # URLs
+    r"(?:https?://|www\.)[^\s<>«»\"'\u0600-\u06ff\u200c]+[^\s<>«»\"'.,،؛:)\]\u0600-\u06ff\u200c]"  # URLs (ASCII)
     r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"  # e-mails
     rf"|{_D}{{1,4}}[/\-.]{_D}{{1,2}}[/\-.]{_D}{{1,4}}"  # dates 1402/07/15, 2023-10-07
     rf"|{_D}{{1,2}}:{_D}{{2}}(?::{_D}{{2}})?"  # times 17:18
@@ -73,6 +81,12 @@ _TO_PERSIAN_DIGITS = str.maketrans("0123456789٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴
 _L = f"[{LETTERS}]"
 _STRAY_ZWNJ = re.compile(rf"(?<!{_L})\u200c+|\u200c+(?!{_L})|(?<=[{''.join(NON_JOINING)}])\u200c+|\u200c{{2,}}")
 _SPACES = re.compile(r"[ \t]+")
+# A direction mark between two letters is a half-space some editors type («برنامه\u200eهای»).
+_ARABIC_SCRIPT = "\u0621-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff"
+# Before protection, a ZWNJ that is not between two letters of the script goes (else it would sit
+# between two protected spans in one pass and be gone, gluing them, in the next).
+_STRAY_ZWNJ_RAW = re.compile(f"(?<![{_ARABIC_SCRIPT}])\u200c+|\u200c+(?![{_ARABIC_SCRIPT}])")
+_MARK_AS_ZWNJ = re.compile(r"(?<=[\u0621-\u064a\u0671-\u06d3])[\u200e\u200f]+(?=[\u0621-\u064a\u0671-\u06d3])")
 # A lexicon spelling whose every half-space sits between a joining letter and a letter.
 _WELL_PLACED = re.compile(rf"{_L}+(?:(?<![{''.join(NON_JOINING)}])\u200c{_L}+)+")
 _SPACE_AROUND_NL = re.compile(r" *\n[ \n]*")
@@ -111,7 +125,8 @@ class PersianNormalizer:
         from hazm import Normalizer  # heavy (nltk, the lexicon): built once per process
 
         hazm = Normalizer(**HAZM_OPTIONS)
-        table: dict[int, str | None] = _control_chars()
+        self._controls = _control_chars()
+        table: dict[int, str | None] = dict(self._controls)
         table.update(str.maketrans(hazm.translation_src, hazm.translation_dst))
         table.update(str.maketrans(hazm.number_translation_src, hazm.number_translation_dst))
         for pattern, _ in hazm.diacritics_patterns + hazm.specials_chars_patterns:
@@ -139,10 +154,11 @@ class PersianNormalizer:
         """The half-space spellings of words.dat and the verb list that a joined spelling may not
         replace, keyed by that joined spelling; a joined form claimed by two spellings is dropped.
 
-        Kept: verb forms («می‌یابد», «خورده‌اند»), compounds with a half-space after «ه» (written
-        solid, «سهشنبه» and «بهطور» read as other words) and compounds ending in a suffix
-        («زمین‌لرزه‌ای»). Left out: other compounds, whose solid spelling is also standard
-        («پیشگیری», «یکبار», «میلیمتر»), and spellings with a one-letter piece («ه‌ای»).
+        Kept: verb forms («می‌یابد», «خورده‌اند»), compounds with a half-space after a silent «ه»
+        (written solid, «سهشنبه» and «بهطور» read as other words), before «آ», «ال» or «و»
+        («دانش‌آموز», «بین‌المللی», «گفت‌وگو») and compounds ending in a suffix («زمین‌لرزه‌ای»).
+        Left out: other compounds, whose solid spelling is also standard («پیشگیری», «یکبار»,
+        «میلیمتر»), and spellings with a one-letter piece («ه‌ای»).
         """
         joined: dict[str, str] = {}
         clash: set[str] = set()
@@ -151,9 +167,14 @@ class PersianNormalizer:
                 continue
             pieces = word.split(ZWNJ)
             self._solid_compounds.add("".join(pieces))
-            if min(map(len, pieces)) < 2:
-                continue
-            if not (word in self.verbs or any(p.endswith("ه") for p in pieces[:-1]) or pieces[-1] in PLURAL + AFTER_HEH):
+            if min(len(p) for p in pieces if p != "و") < 2 or pieces[0] == "و" or pieces[-1] == "و":
+                continue  # «ه‌ای» is no word; «گفت‌و‌گو» is
+            suffixed = pieces[-1] in PLURAL or (pieces[-1] in AFTER_HEH and pieces[-2].endswith("ه"))
+            silent = any(_SILENT_HEH.search(p) and p not in CONSONANT_HEH for p in pieces[:-1])
+            # «آ» inside a word and a solid Arabic article («بینالمللی») are not standard spellings,
+            # and «گفتوگو», «جستوجو» hide the «و» between the two halves
+            unjoinable = any(p.startswith(("آ", "ال", "و")) for p in pieces[1:]) or "و" in pieces[1:-1]
+            if not (word in self.verbs or suffixed or silent or unjoinable):
                 continue
             plain = "".join(pieces)
             if plain in joined and joined[plain] != word:
@@ -202,25 +223,43 @@ class PersianNormalizer:
         self._cache[token] = out
         return out
 
+    def _count(self, word: str) -> int:
+        entry = self.words.get(word)
+        return entry[0] if entry else 0
+
     def _respell(self, token: str) -> str:
         if self._attested(token):
             return token
-        readings: set[str] = set()
+        # each reading with the evidence for it: the count in words.dat of its stem (or of itself)
+        readings: dict[str, int] = {}
+
+        def add(reading: str, count: int) -> None:
+            readings[reading] = max(readings.get(reading, 0), count)
+
         if token in self._joined:
-            readings.add(self._joined[token])
+            spelled = self._joined[token]
+            add(spelled, 10**12 if spelled in self.verbs else self._count(spelled))
         if token.endswith("ی") and self._known(token[:-1]):
-            readings.add(token)  # «انتهای» is «انتها» + «ی», not «انت» + «های»
+            add(token, self._count(token[:-1]))  # «انتهای» is «انتها» + «ی», not «انت» + «های»
         for suffixes, heh_only in ((PLURAL, False), (AFTER_HEH, True)):
             for suffix in suffixes:
                 stem = token[: -len(suffix)]
                 if not token.endswith(suffix) or len(stem) < 2 or (heh_only and stem[-1] != "ه"):
                     continue
                 base = self._base(stem)
-                if base is None or (stem in self.words and not self._known(stem)):
+                if base is None or (token in self.words and not self._known(stem)):
+                    # «تنهایی» is listed: «تن» + «هایی» needs a tagged stem to win against it
                     continue
-                readings.add(token if stem[-1] in NON_JOINING else f"{base}{ZWNJ}{suffix}")
+                add(token if stem[-1] in NON_JOINING else f"{base}{ZWNJ}{suffix}", self._count(base))
+        for suffix in SOLID_SUFFIXES:  # «دانشآموزان» is «دانش‌آموز» + «ان», written solid
+            base = self._joined.get(token[: -len(suffix)]) if token.endswith(suffix) else None
+            if base is not None:
+                add(base + suffix, self._count(base))
         if len(readings) == 1:
-            return readings.pop()
+            return next(iter(readings))
+        ranked = sorted(readings.items(), key=lambda item: (-item[1], item[0]))
+        if len(ranked) > 1 and ranked[0][1] > 0 and ranked[0][1] >= AMBIGUITY_RATIO * ranked[1][1]:
+            return ranked[0][0]
         return token
 
     def _join_pair(self, m: re.Match, check) -> str:
@@ -270,8 +309,12 @@ class PersianNormalizer:
             return chr(_PUA + len(spans) - 1)
 
         text = _PUA_RE.sub("", text)  # no stray placeholders from the input
+        text = _MARK_AS_ZWNJ.sub(ZWNJ, text)
+        text = text.translate(self._controls)  # before protection: no span keeps a control character
+        text = _STRAY_ZWNJ_RAW.sub("", text)
         text = PROTECTED.sub(keep, text)
         text = text.translate(self._table)
+        text = _STRAY_ZWNJ.sub("", text)  # before any rule that looks at neighbours
         text = _REPEATED_LETTER.sub(self._collapse_repeats, text)
         text = _DOTS.sub("…", text)
         text = _REPEATED_PUNCT.sub(r"\1", text)
@@ -279,7 +322,9 @@ class PersianNormalizer:
         text = _SPACES.sub(" ", text)
         for pattern, repl in self._punctuation:
             text = pattern.sub(repl, text)
-        text = _STRAY_ZWNJ.sub("", text)
+        # once the spaces went, «« » » and «.. .» are runs again
+        text = _REPEATED_PUNCT.sub(r"\1", _DOTS.sub("…", text))
+        text = _STRAY_ZWNJ.sub("", text)  # again: collapsed letters and moved spaces leave new ones
         text = _TOKEN.sub(lambda m: self.respell(m.group(0)), text)
         text = _MI_PAIR.sub(lambda m: self._join_pair(m, self._join_mi), text)
         text = _SUFFIX_PAIR.sub(lambda m: self._join_pair(m, self._join_suffix), text)
