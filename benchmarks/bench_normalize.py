@@ -110,7 +110,7 @@ def score(gold: str, text: str, output: str) -> Counter:
             for i, p in enumerate(o_pos)  # -1 - i: between letters the gold does not have: wrong
         ]
     gold_all = set(g_pos)
-    gold_vis = {p for p, v in zip(g_pos, g_vis) if v}
+    gold_vis = {p for p, v in zip(g_pos, g_vis, strict=True) if v}
     c = Counter(gold_all=len(gold_all), gold_visible=len(gold_vis))
     for p in set(o_pos):
         kind = "space" if p in input_spaced else "joined"
@@ -175,7 +175,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from hazm import Normalizer
-
     from khabar.normalize import HAZM_OPTIONS, normalize_text, normalizer
 
     start = time.perf_counter()
@@ -191,7 +190,8 @@ def main() -> None:
     print(f"paragraphs with a ZWNJ between letters ({selection}): {len(paragraphs)}"
           f" ({sum(len(p) for _, p in paragraphs)} characters)")
     print(f"hazm Normalizer(): default options: {HAZM_DEFAULTS}")
-    print(f"ours: khabar.normalize.normalize_text (hazm tables built with {HAZM_OPTIONS == dict.fromkeys(HAZM_OPTIONS, True) and 'the same options' or HAZM_OPTIONS})")
+    options = ", ".join(f"{k}={v}" for k, v in HAZM_OPTIONS.items())
+    print(f"ours: khabar.normalize.normalize_text (its tables and lexicon from one hazm Normalizer({options}))")
     systems = {"hazm Normalizer": hazm.normalize, "khabar normalize_text": normalize_text}
     for variant, repl in (("joined", ""), ("spaced", " ")):
         for split in ("dev", "held-out", "all"):

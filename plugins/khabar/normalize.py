@@ -227,38 +227,53 @@ class PersianNormalizer:
         entry = self.words.get(word)
         return entry[0] if entry else 0
 
+    def _evidence(self, word: str) -> int | None:
+        """The count of ``word`` in words.dat; None when it is tagged but uncounted (count 0 there
+        means "not measured", so such a reading can neither win nor lose on counts)."""
+        count = self._count(word)
+        return None if count == 0 and self._known(word) else count
+
     def _respell(self, token: str) -> str:
         if self._attested(token):
             return token
         # each reading with the evidence for it: the count in words.dat of its stem (or of itself)
-        readings: dict[str, int] = {}
+        readings: dict[str, int | None] = {}
 
-        def add(reading: str, count: int) -> None:
-            readings[reading] = max(readings.get(reading, 0), count)
+        def add(reading: str, count: int | None) -> None:
+            old = readings.get(reading, 0)
+            readings[reading] = None if None in (old, count) else max(old, count)
 
         if token in self._joined:
             spelled = self._joined[token]
-            add(spelled, 10**12 if spelled in self.verbs else self._count(spelled))
+            if spelled in self.verbs:  # «می‌یابد» wins any tie; «نشسته‌ای» («you have sat») does not
+                add(spelled, 10**12 if spelled.startswith(("می\u200c", "نمی\u200c")) else None)
+            else:
+                add(spelled, self._evidence(spelled))
         if token.endswith("ی") and self._known(token[:-1]):
-            add(token, self._count(token[:-1]))  # «انتهای» is «انتها» + «ی», not «انت» + «های»
+            add(token, self._evidence(token[:-1]))  # «انتهای» is «انتها» + «ی», not «انت» + «های»
         for suffixes, heh_only in ((PLURAL, False), (AFTER_HEH, True)):
             for suffix in suffixes:
                 stem = token[: -len(suffix)]
-                if not token.endswith(suffix) or len(stem) < 2 or (heh_only and stem[-1] != "ه"):
+                if not token.endswith(suffix) or len(stem) < 2:
                     continue
+                if heh_only and not (_SILENT_HEH.search(stem) and stem not in CONSONANT_HEH):
+                    continue  # «راهش», «باهاش»: after a consonant «ه» the suffix joins solid
                 base = self._base(stem)
                 if base is None or (token in self.words and not self._known(stem)):
                     # «تنهایی» is listed: «تن» + «هایی» needs a tagged stem to win against it
                     continue
-                add(token if stem[-1] in NON_JOINING else f"{base}{ZWNJ}{suffix}", self._count(base))
+                if not heh_only and "PL" in self.words.get(stem, (0, ()))[1]:
+                    continue  # no plural of a plural («مطالب‌های»)
+                add(token if stem[-1] in NON_JOINING else f"{base}{ZWNJ}{suffix}", self._evidence(base))
         for suffix in SOLID_SUFFIXES:  # «دانشآموزان» is «دانش‌آموز» + «ان», written solid
             base = self._joined.get(token[: -len(suffix)]) if token.endswith(suffix) else None
-            if base is not None:
-                add(base + suffix, self._count(base))
-        if len(readings) == 1:
-            return next(iter(readings))
-        ranked = sorted(readings.items(), key=lambda item: (-item[1], item[0]))
-        if len(ranked) > 1 and ranked[0][1] > 0 and ranked[0][1] >= AMBIGUITY_RATIO * ranked[1][1]:
+            if base is not None and base not in self.verbs:
+                add(base + suffix, self._evidence(base))
+        if len(readings) <= 1:
+            return next(iter(readings), token)
+        ranked = sorted(readings.items(), key=lambda item: (-(item[1] or 0), item[0]))
+        top, second = ranked[0][1], ranked[1][1]
+        if top and second is not None and top >= AMBIGUITY_RATIO * second:
             return ranked[0][0]
         return token
 
