@@ -47,3 +47,8 @@ test: venv airflow-db
 
 lint: venv
 	$(VENV)/bin/ruff check dags plugins tests
+
+# Half-space restoration (precision/recall on ../shared/corpus) and throughput: ours against hazm's Normalizer.
+.PHONY: bench-normalize
+bench-normalize: venv
+	$(PY) benchmarks/bench_normalize.py

@@ -154,23 +154,27 @@ def evaluate(system, pairs: list[tuple[str, str, str]], errors: int) -> dict:
     }
 
 
-def throughput(system, texts: list[str], repeats: int = 3, before=None) -> float:
+def throughput(systems: dict, texts: list[str], repeats: int = 5, before: dict | None = None) -> dict[str, float]:
+    """Characters per second of each system, median of ``repeats`` passes; the systems' passes
+    alternate, so a busy neighbour on the shared machine slows both alike."""
     chars = sum(len(t) for t in texts)
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in systems}
     for _ in range(repeats):
-        if before:
-            before()
-        start = time.perf_counter()
-        for t in texts:
-            system(t)
-        times.append(time.perf_counter() - start)
-    return chars / statistics.median(times)
+        for name, system in systems.items():
+            if before and name in before:
+                before[name]()
+            start = time.perf_counter()
+            for t in texts:
+                system(t)
+            times[name].append(time.perf_counter() - start)
+    return {name: chars / statistics.median(ts) for name, ts in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="first N paragraphs only")
     parser.add_argument("--legacy", action="store_true", help="also score paragraphs in Arabic ي/ك (legacy)")
+    parser.add_argument("--throughput-only", action="store_true", help="skip the restoration scores")
     parser.add_argument("--errors", type=int, default=0, help="print the K most frequent wrong half-space words")
     args = parser.parse_args()
 
@@ -193,7 +197,7 @@ def main() -> None:
     options = ", ".join(f"{k}={v}" for k, v in HAZM_OPTIONS.items())
     print(f"ours: khabar.normalize.normalize_text (its tables and lexicon from one hazm Normalizer({options}))")
     systems = {"hazm Normalizer": hazm.normalize, "khabar normalize_text": normalize_text}
-    for variant, repl in (("joined", ""), ("spaced", " ")):
+    for variant, repl in () if args.throughput_only else (("joined", ""), ("spaced", " ")):
         for split in ("dev", "held-out", "all"):
             pairs = [(p, p.replace(ZWNJ, repl), s) for s, p in paragraphs if split in ("all", s)]
             print(f"\n[{variant}, {split}: {len(pairs)} paragraphs]")
@@ -210,13 +214,12 @@ def main() -> None:
                 if r["top_false"]:
                     print("    most frequent wrong:", ", ".join(f"{w} ×{n}" for w, n in r["top_false"]))
     texts = [p.replace(ZWNJ, "") for _, p in paragraphs]
-    print(f"\nthroughput on the joined text ({sum(map(len, texts))} characters, median of 3 passes):")
+    print(f"\nthroughput on the joined text ({sum(map(len, texts))} characters, median of 5 alternating passes):")
     print(f"  build: hazm Normalizer() {hazm_build:.2f} s, ours {ours_build:.2f} s (once per process)")
     # our per-token cache is emptied before every pass: each pass starts cold, as a new process would
     cold = {"khabar normalize_text": normalizer()._cache.clear}
-    for name, system in systems.items():
-        print(f"  {name:22s} {throughput(system, texts, before=cold.get(name)):,.0f} characters/s")
-
+    for name, cps in throughput(systems, texts, before=cold).items():
+        print(f"  {name:22s} {cps:,.0f} characters/s")
 
 if __name__ == "__main__":
     main()

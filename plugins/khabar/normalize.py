@@ -24,8 +24,11 @@ Policy:
 - **Half-spaces**: a ZWNJ is kept only between two letters and never after a non-joining letter
   («کشورها», not «کشور‌ها»); a stripped one is restored where hazm's lexicon supports exactly one
   reading («همکاریهای» → «همکاری‌های», «مییابد» → «می‌یابد», «کتاب ها» → «کتاب‌ها»). When two readings
-  compete («خانهای»: «خانه‌ای» or «خان‌های») the token is left as written: a missing half-space
-  costs less than a wrong one.
+  compete («خانهای»: «خانه‌ای» or «خان‌های») the token is left as written, unless words.dat counts
+  one reading's stem ``AMBIGUITY_RATIO`` times the other's («سالهای» → «سال‌های», not «ساله‌ای»):
+  a missing half-space costs less than a wrong one. Solid spellings that are standard as well
+  («آنها», «مهمترین», «پیشگیری») are not rewritten, and compounds written with a space
+  («رئیس جمهور») keep it; affixes written with a space are joined («می شود», «کتاب ها», «هسته ای»).
 """
 
 from __future__ import annotations
@@ -93,9 +96,11 @@ _SPACE_AROUND_NL = re.compile(r" *\n[ \n]*")
 _REPEATED_PUNCT = re.compile(r"([!؟?،,؛;:«»()\[\]-])\1+")
 _DOTS = re.compile(r"\.{3,}|…[.…]*")
 _REPEATED_LETTER = re.compile(rf"{_L}*({_L})\1{{2,}}{_L}*")
-# A standalone token (no letter or ZWNJ on either side): only these are re-spelled, so a token the
-# restorer produced («همکاری‌های») is never split again (idempotency).
-_TOKEN = re.compile(rf"(?<![{LETTERS}\u200c]){_L}{{3,}}(?![{LETTERS}\u200c])")
+_TRIPLE = re.compile(rf"({_L})\1\1")
+# A run of letters and ZWNJs: only runs without a ZWNJ are re-spelled, so a token the restorer
+# produced («همکاری‌های») is never split again (idempotency).
+_WORD = re.compile(f"[{LETTERS}\u200c]+")
+_DIGIT = re.compile(r"\d")
 _SUFFIX_PAIR = re.compile(
     rf"(?<![{LETTERS}\u200c])({_L}{{2,}}) ({'|'.join(PLURAL + COMPARATIVE)})(?![{LETTERS}\u200c])"
 )
@@ -126,6 +131,7 @@ class PersianNormalizer:
 
         hazm = Normalizer(**HAZM_OPTIONS)
         self._controls = _control_chars()
+        self._controls_re = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(self._controls)) + "]+")
         table: dict[int, str | None] = dict(self._controls)
         table.update(str.maketrans(hazm.translation_src, hazm.translation_dst))
         table.update(str.maketrans(hazm.number_translation_src, hazm.number_translation_dst))
@@ -141,7 +147,8 @@ class PersianNormalizer:
         table[ord("ى")] = "ی"
         table[ord("ة")] = "ه"
         self._table = table
-        self._punctuation = [(re.compile(p), r) for p, r in hazm.punctuation_spacing_patterns]
+        # (pattern, replacement, needs a digit): hazm's «۹متر» → «۹ متر» rules only run on texts with digits
+        self._punctuation = [(re.compile(p), r, r"\d" in p) for p, r in hazm.punctuation_spacing_patterns]
         # «"..."» → «...»; hazm's momayez rule for «3.5» is left out: numbers are protected spans.
         self._quotes = re.compile(hazm.persian_style_patterns[0][0])
         self.words: dict[str, tuple[int, tuple[str, ...]]] = hazm.words
@@ -205,6 +212,13 @@ class PersianNormalizer:
         if stem in self.words:
             return stem
         return self._joined.get(stem, stem if stem in self._solid_compounds else None)
+
+    def _respell_match(self, m: re.Match) -> str:
+        word = m.group()
+        if len(word) < 3 or ZWNJ in word:
+            return word
+        cached = self._cache.get(word)
+        return cached if cached is not None else self.respell(word)
 
     def respell(self, token: str) -> str:
         """One joined token with its half-spaces restored when exactly one reading supports them.
@@ -324,26 +338,37 @@ class PersianNormalizer:
             return chr(_PUA + len(spans) - 1)
 
         text = _PUA_RE.sub("", text)  # no stray placeholders from the input
-        text = _MARK_AS_ZWNJ.sub(ZWNJ, text)
-        text = text.translate(self._controls)  # before protection: no span keeps a control character
-        text = _STRAY_ZWNJ_RAW.sub("", text)
+        if "\u200e" in text or "\u200f" in text:
+            text = _MARK_AS_ZWNJ.sub(ZWNJ, text)
+        text = self._controls_re.sub("", text)  # before protection: no span keeps a control character
+        if ZWNJ in text:  # the patterns below that open with a look-behind scan slowly: skip when idle
+            text = _STRAY_ZWNJ_RAW.sub("", text)
         text = PROTECTED.sub(keep, text)
         text = text.translate(self._table)
-        text = _STRAY_ZWNJ.sub("", text)  # before any rule that looks at neighbours
-        text = _REPEATED_LETTER.sub(self._collapse_repeats, text)
+        if ZWNJ in text:
+            text = _STRAY_ZWNJ.sub("", text)  # before any rule that looks at neighbours
+        if _TRIPLE.search(text):  # rare: the full pattern is slow to scan for
+            text = _REPEATED_LETTER.sub(self._collapse_repeats, text)
         text = _DOTS.sub("…", text)
         text = _REPEATED_PUNCT.sub(r"\1", text)
         text = self._quotes.sub(r"«\1»", text)
         text = _SPACES.sub(" ", text)
-        for pattern, repl in self._punctuation:
-            text = pattern.sub(repl, text)
+        has_digit = _DIGIT.search(text) is not None
+        for pattern, repl, digits in self._punctuation:
+            if has_digit or not digits:
+                text = pattern.sub(repl, text)
         # once the spaces went, «« » » and «.. .» are runs again
         text = _REPEATED_PUNCT.sub(r"\1", _DOTS.sub("…", text))
-        text = _STRAY_ZWNJ.sub("", text)  # again: collapsed letters and moved spaces leave new ones
-        text = _TOKEN.sub(lambda m: self.respell(m.group(0)), text)
-        text = _MI_PAIR.sub(lambda m: self._join_pair(m, self._join_mi), text)
-        text = _SUFFIX_PAIR.sub(lambda m: self._join_pair(m, self._join_suffix), text)
-        text = _HEH_PAIR.sub(lambda m: self._join_pair(m, self._join_heh), text)
+        if ZWNJ in text:
+            text = _STRAY_ZWNJ.sub("", text)  # again: collapsed letters and moved spaces leave new ones
+        text = _WORD.sub(self._respell_match, text)
+        # the substring tests are C-speed scans that spare most texts the slower pair patterns
+        if "می " in text:
+            text = _MI_PAIR.sub(lambda m: self._join_pair(m, self._join_mi), text)
+        if " ها" in text or " تر" in text:
+            text = _SUFFIX_PAIR.sub(lambda m: self._join_pair(m, self._join_suffix), text)
+        if "ه ا" in text:
+            text = _HEH_PAIR.sub(lambda m: self._join_pair(m, self._join_heh), text)
         text = _SPACES.sub(" ", text)
         text = _SPACE_AROUND_NL.sub("\n", text).strip(" \n")
         if spans:
