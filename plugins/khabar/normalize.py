@@ -323,6 +323,19 @@ class PersianNormalizer:
             return one if one in self.words else two
         return two
 
+    def _punctuate(self, text: str) -> str:
+        """Runs of dots and marks, quotes to guillemets, hazm's punctuation spacing."""
+        text = _DOTS.sub("…", text)
+        text = _REPEATED_PUNCT.sub(r"\1", text)
+        text = self._quotes.sub(r"«\1»", text)
+        text = _SPACES.sub(" ", text)
+        has_digit = _DIGIT.search(text) is not None
+        for pattern, repl, digits in self._punctuation:
+            if has_digit or not digits:
+                text = pattern.sub(repl, text)
+        # once the spaces went, «« » » and «.. .» are runs again
+        return _REPEATED_PUNCT.sub(r"\1", _DOTS.sub("…", text))
+
     def normalize(self, text: str) -> str:
         """Normalize Persian text (see the module docstring for the policy).
 
@@ -349,16 +362,14 @@ class PersianNormalizer:
             text = _STRAY_ZWNJ.sub("", text)  # before any rule that looks at neighbours
         if _TRIPLE.search(text):  # rare: the full pattern is slow to scan for
             text = _REPEATED_LETTER.sub(self._collapse_repeats, text)
-        text = _DOTS.sub("…", text)
-        text = _REPEATED_PUNCT.sub(r"\1", text)
-        text = self._quotes.sub(r"«\1»", text)
-        text = _SPACES.sub(" ", text)
-        has_digit = _DIGIT.search(text) is not None
-        for pattern, repl, digits in self._punctuation:
-            if has_digit or not digits:
-                text = pattern.sub(repl, text)
-        # once the spaces went, «« » » and «.. .» are runs again
-        text = _REPEATED_PUNCT.sub(r"\1", _DOTS.sub("…", text))
+        quoted = '"' in text
+        text = self._punctuate(text)
+        for _ in range(2 if quoted else 0):
+            # «""کتاب""»: each round pairs the next quotes and moves spaces; stop once it is stable
+            again = self._punctuate(text)
+            if again == text:
+                break
+            text = again
         if ZWNJ in text:
             text = _STRAY_ZWNJ.sub("", text)  # again: collapsed letters and moved spaces leave new ones
         text = _WORD.sub(self._respell_match, text)
