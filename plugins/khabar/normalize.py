@@ -146,6 +146,7 @@ class PersianNormalizer:
         table.update({ord(ch): " " for ch in "\t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"})
         table[ord("ى")] = "ی"
         table[ord("ة")] = "ه"
+        table[ord("ٱ")] = "ا"  # alef wasla: Arabic only («ۀ» stays: it is Persian)
         self._table = table
         # (pattern, replacement, needs a digit): hazm's «۹متر» → «۹ متر» rules only run on texts with digits
         self._punctuation = [(re.compile(p), r, r"\d" in p) for p, r in hazm.punctuation_spacing_patterns]

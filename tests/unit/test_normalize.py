@@ -15,6 +15,8 @@ Z = "\u200c"
         # letters and digits
         ("ايران كشور بزرگي است", "ایران کشور بزرگی است"),  # Arabic ي/ك → Persian
         ("مدرسة و مستشفى", "مدرسه و مستشفی"),  # ة and ى are Arabic-only too
+        ("ﮐﺘﺎﺏ ٱلله", "کتاب الله"),  # presentation forms (hazm's table) and alef wasla
+        ("خانۀ ما", "خانۀ ما"),  # «ۀ» is a Persian letter: kept
         ("سال ١٤٠٠ و 1400 و ۱۴۰۰", "سال ۱۴۰۰ و ۱۴۰۰ و ۱۴۰۰"),  # digit policy: Persian digits in bodies
         ("۵۰ %", "۵۰ ٪"),
         ("اِعلام کَرد", "اعلام کرد"),  # diacritics
