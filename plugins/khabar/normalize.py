@@ -109,7 +109,7 @@ _MI_PAIR = re.compile(rf"(?<![{LETTERS}\u200c])(ن?می) ({_L}+)(?![{LETTERS}\u2
 
 
 def _control_chars() -> dict[int, None]:
-    """Every control, format and unassigned-surrogate code point except ZWNJ and newline."""
+    """Every control, format and surrogate code point of the BMP except ZWNJ, newline and tab."""
     drop = {}
     for cp in range(0x10000):
         if chr(cp) in "\n\t\u200c":
