@@ -60,3 +60,8 @@ soak: venv
 # Boilerplate removal: ours against trafilatura on Persian pages (needs ../shared/corpus; KHABAR_SHARED_DIR moves it).
 bench-strip: venv
 	PYTHONPATH=plugins $(PY) benchmarks/bench_strip.py
+
+# Half-space restoration (precision/recall on ../shared/corpus) and throughput: ours against hazm's Normalizer.
+.PHONY: bench-normalize
+bench-normalize: venv
+	$(PY) benchmarks/bench_normalize.py

@@ -98,15 +98,31 @@ def _strip(gxe, day: date) -> GateSpec:
     )
 
 
+# Characters no normalized body may hold: Arabic-only letters (ي ك ى ة), tatweel, control and
+# bidi-control characters (C0 but newline, C1, LRM/RLM, embeddings and isolates, BOM), and what a
+# lossy decode leaves: U+FFFD and the noncharacters U+FFFE/U+FFFF.
+BODY_FORBIDDEN = (
+    "[يكىةـ\\u0001-\\u0009\\u000b-\\u001f\\u007f-\\u009f\\u200b\\u200d-\\u200f\\u202a-\\u202e"
+    "\\u2066-\\u2069\\ufeff\\ufffd\\ufffe\\uffff]"
+)
+
+
 def _normalize(gxe, day: date) -> GateSpec:
+    # Valid UTF-8: a text column of a UTF8 database can only hold valid UTF-8 (PostgreSQL rejects
+    # invalid bytes and lone surrogates on insert), so the gate checks that the database is UTF8 and
+    # that no body carries the marks of text that was damaged before it arrived (U+FFFD).
     return GateSpec(
         _active("doc_id, source_path, body, raw_text"),
         [
             gxe.ExpectColumnValuesToNotBeNull(column="body"),
             gxe.ExpectColumnValuesToNotBeNull(column="raw_text"),
             gxe.UnexpectedRowsExpectation(
-                description="no Arabic-only letters, tatweel or control characters in bodies",
-                unexpected_rows_query="select doc_id from {batch} where body ~ '[يكىةـ\\u0001-\\u0008\\u000b\\u000c\\u000e-\\u001f]'",
+                description="no Arabic-only letters, tatweel, control characters or U+FFFD in bodies",
+                unexpected_rows_query=f"select doc_id from {{batch}} where body ~ '{BODY_FORBIDDEN}'",
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="bodies are stored as UTF-8 (the warehouse's encoding is UTF8)",
+                unexpected_rows_query="select doc_id from {batch} where current_setting('server_encoding') <> 'UTF8'",
             ),
         ],
     )
