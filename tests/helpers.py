@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared"
+SHARED = Path(os.environ.get("KHABAR_SHARED_DIR") or PROJECT.parent / "shared")  # a worktree sets it
 SEEDS = SHARED / "seeds"
 CORPUS = SHARED / "corpus"
 

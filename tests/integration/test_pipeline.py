@@ -18,7 +18,10 @@ from khabar.warehouse import apply_migrations
 
 pytestmark = pytest.mark.integration
 DAYS = (date(2022, 1, 25), date(2022, 1, 26))
-TABLES = ("articles", "stories", "quarantine", "duplicates", "stripped_lines", "lsh_bands", "dedup_decisions")
+TABLES = (
+    "articles", "stories", "quarantine", "duplicates", "stripped_lines", "lsh_bands", "dedup_decisions",
+    "dedup_shingles", "story_merges",
+)
 
 
 @pytest.fixture(scope="module")
