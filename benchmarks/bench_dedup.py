@@ -88,7 +88,7 @@ def pipeline_texts(items) -> dict[str, str]:
 
 def per_edit_recall(items, pred: dict[str, str]) -> dict[str, str]:
     """For each edit: copies put in their original's cluster; for negatives: kept apart from the record."""
-    by_cluster = {it.cluster: it.item_id for it in items if it.kind in ("original", "seed") and it.item_id == it.cluster or it.item_id == "seed/000"}
+    by_cluster = {it.cluster: it.item_id for it in items if (it.kind == "original" and it.item_id == it.cluster) or it.item_id == "seed/000"}
     hits: dict[str, list[bool]] = {}
     for it in items:
         if it.kind in ("original", "negative", "seed"):
