@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,10 +34,13 @@ JACCARD_MIN = 0.5
 CONTAINMENT_MIN = 0.5  # share of the shorter article's shingles found in the longer one
 MIN_SHINGLES = 8  # below this an article is too short to call a near-duplicate by shingles
 
-_FOLD = str.maketrans(
-    {"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "ۀ": "ه", "أ": "ا", "إ": "ا", "آ": "ا", "ؤ": "و", "\u200c": "", "ـ": ""}
-    | {c: str(i) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")}
-    | {c: str(i) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩")}
+# Applied with str.replace, one C-speed pass each: str.translate with a table this size walks a
+# dict per character and cost a third of the stage's time at scale.
+_FOLD = (
+    ("ي", "ی"), ("ى", "ی"), ("ك", "ک"), ("ة", "ه"), ("ۀ", "ه"), ("أ", "ا"), ("إ", "ا"), ("آ", "ا"), ("ؤ", "و"),
+    ("\u200c", ""), ("ـ", ""),
+    *((c, str(i)) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")),
+    *((c, str(i)) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩")),
 )
 _NON_WORD = re.compile(r"[^\w]+")
 _MERSENNE = np.uint64((1 << 61) - 1)
@@ -70,30 +74,34 @@ def fold_for_dedup(text: str) -> str:
     >>> fold_for_dedup("همکاری‌های نظامي، ۱۴۰۰")
     'همکاریهای نظامی 1400'
     """
-    return _NON_WORD.sub(" ", text.translate(_FOLD).lower()).strip()
+    for a, b in _FOLD:
+        if a in text:
+            text = text.replace(a, b)
+    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
-def body_hash(text: str) -> str:
-    """sha256 of the folded body: «كشور» and «کشور» hash the same.
+def body_hash(text: str, folded: str | None = None) -> str:
+    """sha256 of the folded body (pass ``folded`` when already computed): «كشور» and «کشور» hash the same.
 
     >>> body_hash("كشور") == body_hash("کشور")
     True
     """
-    return hashlib.sha256(fold_for_dedup(text).encode("utf-8")).hexdigest()
+    return hashlib.sha256((fold_for_dedup(text) if folded is None else folded).encode("utf-8")).hexdigest()
 
 
-def shingles(text: str, k: int = SHINGLE_WORDS) -> set[int]:
-    """Signed 32-bit hashes of the word k-grams of the folded text (stored as integer[]).
+def shingles(text: str, k: int = SHINGLE_WORDS, folded: str | None = None) -> set[int]:
+    """Signed 32-bit hashes (CRC-32) of the word k-grams of the folded text (stored as integer[]).
 
     >>> shingles("سفر وزیر دفاع به ایران") == shingles("سفر وزير دفاع به ايران")
     True
     """
-    words = fold_for_dedup(text).split()
+    words = (fold_for_dedup(text) if folded is None else folded).split()
     if len(words) < k:
         grams = [" ".join(words)] if words else []
     else:
         grams = [" ".join(words[i : i + k]) for i in range(len(words) - k + 1)]
-    return {int.from_bytes(hashlib.blake2b(g.encode("utf-8"), digest_size=4).digest(), "little", signed=True) for g in grams}
+    # CRC-32 is only the shingle's identity (MinHash re-hashes it): fast, stable across processes.
+    return {(h ^ 0x80000000) - 0x80000000 for h in map(zlib.crc32, (g.encode("utf-8") for g in grams))}
 
 
 def minhash(shingle_set: Iterable[int]) -> np.ndarray:
@@ -241,12 +249,13 @@ def cluster_texts(
     sets: dict[str, set[int]] = {}
     buckets: dict[int, list[str]] = {}
     for doc_id in order:
-        h = body_hash(texts[doc_id])
+        folded = fold_for_dedup(texts[doc_id])
+        h = body_hash(texts[doc_id], folded)
         if h in first_by_hash:
             copies[doc_id] = first_by_hash[h]
             continue
         first_by_hash[h] = doc_id
-        sets[doc_id] = shingles(texts[doc_id])
+        sets[doc_id] = shingles(texts[doc_id], folded=folded)
         for key in band_keys(minhash(sets[doc_id]), bands):
             buckets.setdefault(key, []).append(doc_id)
     originals = [d for d in order if d in sets]

@@ -192,16 +192,28 @@ def dedup(dsn: str, run: Run) -> dict:
     """Exact copies become duplicates of the first; near-copies join a story, within the run and
     against every article of other days already in the warehouse (band keys joined in SQL, stored
     shingles verified in Python). A document bridging two stories merges them into the older."""
-    from khabar.dedup import ExistingStory, assign_stories, band_keys, body_hash, compare, minhash, settings_from_env, shingles
+    from khabar.dedup import (
+        ExistingStory,
+        assign_stories,
+        band_keys,
+        body_hash,
+        compare,
+        fold_for_dedup,
+        minhash,
+        settings_from_env,
+        shingles,
+    )
     from khabar.warehouse import copy_rows
 
     settings = settings_from_env()
     with transaction(dsn) as cur:
         docs = _read_documents(cur, run.run_id, ("active", "duplicate"))
         docs.sort(key=lambda d: (d.published_at is None, d.published_at or 0, d.source_path, d.record_index))
+        folded = {}
         for doc in docs:
             doc.status, doc.duplicate_of, doc.story_id = "active", None, None
-            doc.body_hash = body_hash(doc.body or "")
+            folded[doc.doc_id] = fold_for_dedup(doc.body or "")
+            doc.body_hash = body_hash(doc.body or "", folded[doc.doc_id])
         # Exact: one join of the run's hashes against the warehouse (other days; this day is being replaced).
         cur.execute("create temporary table dedup_hashes (doc_id text primary key, body_hash text not null) on commit drop")
         copy_rows(cur, "dedup_hashes", ("doc_id", "body_hash"), ((d.doc_id, d.body_hash) for d in docs))
@@ -222,14 +234,15 @@ def dedup(dsn: str, run: Run) -> dict:
                 decisions.append((run.run_id, doc.doc_id, original, 1.0, 1.0, "exact_hash", True))
                 continue
             seen_hash[doc.body_hash] = doc.doc_id
-            sets[doc.doc_id] = shingles(doc.body or "")
+            sets[doc.doc_id] = shingles(doc.body or "", folded=folded.pop(doc.doc_id))
             originals.append(doc)
         cur.execute("delete from staging.lsh_bands where run_id = %s", (run.run_id,))
         cur.execute("delete from staging.dedup_shingles where run_id = %s", (run.run_id,))
+        rid = run.run_id
         copy_rows(
             cur, "staging.lsh_bands", ("run_id", "doc_id", "band", "band_key"),
             (
-                (run.run_id, d.doc_id, band, key)
+                (rid, d.doc_id, band, key)
                 for d in originals for band, key in enumerate(band_keys(minhash(sets[d.doc_id])))
             ),
         )

@@ -93,13 +93,15 @@ def copy_rows(cur, table: str, columns: tuple[str, ...], rows) -> int:
         if value is None:
             return "\\N"
         if isinstance(value, list | tuple | set):
-            return "{" + ",".join(str(v) for v in value) + "}"
+            return "{" + ",".join(map(str, value)) + "}"
         return str(value)
 
     buf = io.StringIO()
     n = 0
     for row in rows:
-        buf.write("\t".join(cell(v) for v in row) + "\n")
+        # Most cells are str or int: only the others go through cell().
+        buf.write("\t".join([v if type(v) is str else str(v) if type(v) is int else cell(v) for v in row]))
+        buf.write("\n")
         n += 1
     buf.seek(0)
     cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin", buf)
