@@ -47,3 +47,9 @@ test: venv airflow-db
 
 lint: venv
 	$(VENV)/bin/ruff check dags plugins tests
+
+# Dedup quality (labelled set, beside datasketch; --sweep chooses thresholds) and scale (10k, 100k on 127.0.0.1:5432).
+.PHONY: bench-dedup
+bench-dedup: venv
+	$(PY) benchmarks/bench_dedup.py --sweep
+	$(PY) benchmarks/bench_dedup_scale.py --sizes 10000 100000
