@@ -76,14 +76,15 @@ def stage_documents(dsn: str, run_id: str, bodies: list[str], day: date) -> None
 
 
 def measure(stage: str, dsn: str, day: date) -> dict:
-    """One stage in a fresh interpreter: wall seconds, peak RSS (MiB) and what the stage returned."""
+    """One stage in a fresh interpreter: wall seconds, peak RSS (MiB, VmHWM of the new image: ru_maxrss
+    would carry the forking parent's high-water mark across exec) and what the stage returned."""
     code = (
-        "import json, resource, sys, time; sys.path.insert(0, %r)\n"
+        "import json, sys, time; sys.path.insert(0, %r)\n"
         "from datetime import date; from pathlib import Path\n"
         "from khabar import pipeline\n"
         "t = time.perf_counter(); out = getattr(pipeline, %r)(%r, pipeline.Run(date.fromisoformat(%r), Path('.')))\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t, 'rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
-        " 'out': out}))"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'rss_mib': int(hwm) / 1024, 'out': out}))"
     ) % (str(PROJECT / "plugins"), stage, dsn, day.isoformat())
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])

@@ -106,9 +106,10 @@ def shingles(text: str, k: int = SHINGLE_WORDS, folded: str | None = None) -> se
     return {(h ^ 0x80000000) - 0x80000000 for h in map(zlib.crc32, (g.encode("utf-8") for g in grams))}
 
 
-def minhash(shingle_set: Iterable[int]) -> np.ndarray:
+def minhash(shingle_set: Iterable[int] | np.ndarray) -> np.ndarray:
     """MinHash signature of NUM_PERM values (universal hashing mod the Mersenne prime 2^61-1)."""
-    x = np.fromiter(shingle_set, dtype=np.int64).astype(np.uint64) & np.uint64(0xFFFFFFFF)
+    signed = shingle_set.astype(np.int64) if isinstance(shingle_set, np.ndarray) else np.fromiter(shingle_set, dtype=np.int64)
+    x = signed.astype(np.uint64) & np.uint64(0xFFFFFFFF)
     if not len(x):
         return np.full(NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
     with np.errstate(over="ignore"):  # uint64 wrap-around is part of the hash, as in datasketch

@@ -192,6 +192,8 @@ def dedup(dsn: str, run: Run) -> dict:
     """Exact copies become duplicates of the first; near-copies join a story, within the run and
     against every article of other days already in the warehouse (band keys joined in SQL, stored
     shingles verified in Python). A document bridging two stories merges them into the older."""
+    import numpy as np
+
     from khabar.dedup import (
         ExistingStory,
         assign_stories,
@@ -207,13 +209,24 @@ def dedup(dsn: str, run: Run) -> dict:
 
     settings = settings_from_env()
     with transaction(dsn) as cur:
-        docs = _read_documents(cur, run.run_id, ("active", "duplicate"))
+        # Streamed from a server-side cursor and reduced to what dedup needs (hash, shingles as a compact
+        # int32 array): memory grows with the run by about a kilobyte a document, not by its texts.
+        docs: list[Document] = []
+        arrays: dict[str, np.ndarray] = {}
+        with cur.connection.cursor(name="dedup_documents") as stream:
+            stream.itersize = 2000
+            stream.execute(
+                "select doc_id, source_path, record_index, published_at, body from staging.documents"
+                " where run_id = %s and status in ('active', 'duplicate')",
+                (run.run_id,),
+            )
+            for doc_id, source_path, record_index, published_at, body in stream:
+                folded = fold_for_dedup(body or "")
+                doc = Document(doc_id, "", source_path, record_index, "", "", published_at=published_at)
+                doc.body_hash = body_hash("", folded)
+                arrays[doc_id] = np.fromiter(shingles("", folded=folded), dtype=np.int32)
+                docs.append(doc)
         docs.sort(key=lambda d: (d.published_at is None, d.published_at or 0, d.source_path, d.record_index))
-        folded = {}
-        for doc in docs:
-            doc.status, doc.duplicate_of, doc.story_id = "active", None, None
-            folded[doc.doc_id] = fold_for_dedup(doc.body or "")
-            doc.body_hash = body_hash(doc.body or "", folded[doc.doc_id])
         # Exact: one join of the run's hashes against the warehouse (other days; this day is being replaced).
         cur.execute("create temporary table dedup_hashes (doc_id text primary key, body_hash text not null) on commit drop")
         copy_rows(cur, "dedup_hashes", ("doc_id", "body_hash"), ((d.doc_id, d.body_hash) for d in docs))
@@ -224,7 +237,7 @@ def dedup(dsn: str, run: Run) -> dict:
         )
         earlier_hash = dict(cur.fetchall())
         seen_hash: dict[str, str] = {}
-        sets: dict[str, set[int]] = {}
+        sets: dict[str, np.ndarray] = {}
         originals: list[Document] = []
         decisions = []
         for doc in docs:
@@ -234,8 +247,9 @@ def dedup(dsn: str, run: Run) -> dict:
                 decisions.append((run.run_id, doc.doc_id, original, 1.0, 1.0, "exact_hash", True))
                 continue
             seen_hash[doc.body_hash] = doc.doc_id
-            sets[doc.doc_id] = shingles(doc.body or "", folded=folded.pop(doc.doc_id))
+            sets[doc.doc_id] = np.sort(arrays.pop(doc.doc_id))
             originals.append(doc)
+        arrays.clear()
         cur.execute("delete from staging.lsh_bands where run_id = %s", (run.run_id,))
         cur.execute("delete from staging.dedup_shingles where run_id = %s", (run.run_id,))
         rid = run.run_id
@@ -248,7 +262,7 @@ def dedup(dsn: str, run: Run) -> dict:
         )
         copy_rows(
             cur, "staging.dedup_shingles", ("run_id", "doc_id", "shingles"),
-            ((run.run_id, d.doc_id, sorted(sets[d.doc_id])) for d in originals),
+            ((rid, d.doc_id, sets[d.doc_id].tolist()) for d in originals),
         )
         # Candidates from the warehouse: one join on the band keys; each candidate's stored shingles once.
         cur.execute(
@@ -284,12 +298,12 @@ def dedup(dsn: str, run: Run) -> dict:
         run_pairs = sorted({(a, b) for a, b in cur.fetchall() if rank[a] > rank[b]}, key=lambda p: (rank[p[0]], rank[p[1]]))
         doc_edges, story_edges = [], []
         for doc_id, other_id in run_pairs:
-            sim = compare(sets[doc_id], sets[other_id], settings)
+            sim = compare(set(sets[doc_id].tolist()), set(sets[other_id].tolist()), settings)
             decisions.append((run.run_id, doc_id, other_id, sim.jaccard, sim.containment, sim.rule, sim.same_story))
             if sim.same_story:
                 doc_edges.append((doc_id, other_id))
         for doc_id, article_id, story_id, first_published in sorted(warehouse_pairs, key=lambda p: (rank[p[0]], p[1])):
-            sim = compare(sets[doc_id], stored[article_id], settings)
+            sim = compare(set(sets[doc_id].tolist()), stored[article_id], settings)
             decisions.append((run.run_id, doc_id, article_id, sim.jaccard, sim.containment, sim.rule, sim.same_story))
             if sim.same_story:
                 story_edges.append((doc_id, ExistingStory(story_id, first_published)))
