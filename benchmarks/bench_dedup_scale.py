@@ -78,14 +78,15 @@ def stage_documents(dsn: str, run_id: str, bodies: list[str], day: date) -> None
 def measure(stage: str, dsn: str, day: date) -> dict:
     """One stage in a fresh interpreter: wall seconds, peak RSS (MiB, VmHWM of the new image: ru_maxrss
     would carry the forking parent's high-water mark across exec) and what the stage returned."""
+    plugins, day_iso = str(PROJECT / "plugins"), day.isoformat()
     code = (
-        "import json, sys, time; sys.path.insert(0, %r)\n"
+        f"import json, sys, time; sys.path.insert(0, {plugins!r})\n"
         "from datetime import date; from pathlib import Path\n"
         "from khabar import pipeline\n"
-        "t = time.perf_counter(); out = getattr(pipeline, %r)(%r, pipeline.Run(date.fromisoformat(%r), Path('.')))\n"
+        f"t = time.perf_counter(); out = getattr(pipeline, {stage!r})({dsn!r}, pipeline.Run(date.fromisoformat({day_iso!r}), Path('.')))\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         "print(json.dumps({'seconds': time.perf_counter() - t, 'rss_mib': int(hwm) / 1024, 'out': out}))"
-    ) % (str(PROJECT / "plugins"), stage, dsn, day.isoformat())
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -93,7 +94,6 @@ def measure(stage: str, dsn: str, day: date) -> dict:
 def run_size(server: str, n: int, words, p) -> None:
     import numpy as np
     import psycopg2
-
     from khabar.warehouse import apply_migrations
 
     rng = np.random.default_rng(n)

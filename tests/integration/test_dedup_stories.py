@@ -8,7 +8,6 @@ from datetime import date
 
 import psycopg2
 import pytest
-
 from khabar.pipeline import Run, run_day
 
 pytestmark = pytest.mark.integration
