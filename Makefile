@@ -65,3 +65,9 @@ bench-strip: venv
 .PHONY: bench-normalize
 bench-normalize: venv
 	$(PY) benchmarks/bench_normalize.py
+
+# Dedup quality (labelled set, beside datasketch; --sweep chooses thresholds) and scale (10k, 100k on 127.0.0.1:5432).
+.PHONY: bench-dedup
+bench-dedup: venv
+	$(PY) benchmarks/bench_dedup.py --sweep
+	$(PY) benchmarks/bench_dedup_scale.py --sizes 10000 100000

@@ -5,10 +5,25 @@ create temporary table touched_stories on commit drop as
     select distinct story_id from reporting.articles where run_id = %(run_id)s
     union
     select distinct story_id from staging.documents
-     where run_id = %(run_id)s and status = 'active' and story_id is not null;
+     where run_id = %(run_id)s and status = 'active' and story_id is not null
+    union
+    select merged_story_id from staging.story_merges where run_id = %(run_id)s
+    union
+    select into_story_id from staging.story_merges where run_id = %(run_id)s;
+
+-- Merges first: the merged stories' articles (of any day) move to the surviving story.
+update reporting.articles a
+   set story_id = m.into_story_id
+  from staging.story_merges m
+ where m.run_id = %(run_id)s and a.story_id = m.merged_story_id;
+
+insert into reporting.story_merges (merged_story_id, into_story_id, bridge_article_id, run_id)
+select merged_story_id, into_story_id, bridge_article_id, run_id from staging.story_merges where run_id = %(run_id)s
+on conflict (merged_story_id) do nothing;
 
 delete from reporting.stripped_lines where article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
 delete from reporting.lsh_bands where article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
+delete from reporting.dedup_shingles where article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
 delete from reporting.dedup_decisions where run_id = %(run_id)s;
 delete from reporting.date_mentions where run_id = %(run_id)s
     or article_id in (select article_id from reporting.articles where run_id = %(run_id)s);
@@ -74,9 +89,18 @@ select run_id, outlet, line_key, line, documents from staging.outlet_lines where
 insert into reporting.lsh_bands (article_id, band, band_key)
 select doc_id, band, band_key from staging.lsh_bands where run_id = %(run_id)s;
 
+insert into reporting.dedup_shingles (article_id, shingles)
+select doc_id, shingles from staging.dedup_shingles where run_id = %(run_id)s;
+
 insert into reporting.dedup_decisions (article_id, other_article_id, jaccard, containment, rule, same_story, run_id)
 select doc_id, other_article_id, jaccard, containment, rule, same_story, run_id
-  from staging.dedup_decisions where run_id = %(run_id)s;
+  from staging.dedup_decisions d
+ where d.run_id = %(run_id)s
+   -- a pair another day already decided (this day re-run after a later one) is not recorded twice
+   and not exists (select 1 from reporting.dedup_decisions r
+                     where r.run_id <> d.run_id
+                       and ((r.article_id = d.doc_id and r.other_article_id = d.other_article_id)
+                         or (r.article_id = d.other_article_id and r.other_article_id = d.doc_id)));
 
 insert into reporting.duplicates (source_path, record_index, duplicate_of, body_hash, run_id)
 select source_path, record_index, duplicate_of, body_hash, run_id
@@ -123,14 +147,17 @@ select f.run_id, f.source_path, nullif(f.sha256, ''), f.size_bytes, f.file_forma
   from staging.files f
  where f.run_id = %(run_id)s;
 
--- Stories touched by this run: canonical = earliest published, then longest, then smallest id.
+-- Stories touched by this run (their members, merges): canonical = earliest published, then longest,
+-- then smallest id; outlets are the distinct known outlets of the members.
 delete from reporting.stories where story_id in (select story_id from touched_stories);
 
-insert into reporting.stories (story_id, canonical_article_id, article_count, first_published_at)
+insert into reporting.stories (story_id, canonical_article_id, article_count, first_published_at, outlets, outlet_count)
 select story_id,
        (array_agg(article_id order by published_at asc nulls last, word_count desc, article_id))[1],
        count(*),
-       min(published_at)
+       min(published_at),
+       coalesce(array_agg(distinct outlet order by outlet) filter (where outlet is not null), '{}'),
+       count(distinct outlet)
   from reporting.articles
  where story_id in (select story_id from touched_stories)
  group by story_id;

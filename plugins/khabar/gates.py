@@ -203,6 +203,19 @@ def _dedup(gxe, day: date) -> GateSpec:
                     " or (status = 'duplicate' and duplicate_of is null)"
                 ),
             ),
+            gxe.UnexpectedRowsExpectation(
+                description="body hashes are unique among the run's articles",
+                unexpected_rows_query=(
+                    "select body_hash from {batch} where status = 'active' group by body_hash having count(*) > 1"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="no article of the run repeats the body hash of another day's article",
+                unexpected_rows_query=(
+                    "select doc_id from {batch} where status = 'active' and body_hash in"
+                    " (select body_hash from reporting.articles where run_id <> %(run_id)s)"
+                ),
+            ),
         ],
     )
 

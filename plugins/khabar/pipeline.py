@@ -331,73 +331,143 @@ def _date_coverage(run_id: str, docs: list[Document]) -> list[tuple]:
 
 def dedup(dsn: str, run: Run) -> dict:
     """Exact copies become duplicates of the first; near-copies join a story, within the run and
-    against articles of earlier days already in the warehouse."""
-    from khabar.dedup import band_keys, body_hash, compare, minhash, shingles
+    against every article of other days already in the warehouse (band keys joined in SQL, stored
+    shingles verified in Python). A document bridging two stories merges them into the older."""
+    import numpy as np
 
+    from khabar.dedup import (
+        ExistingStory,
+        assign_stories,
+        band_keys,
+        body_hash,
+        compare,
+        fold_for_dedup,
+        minhash,
+        settings_from_env,
+        shingles,
+    )
+    from khabar.warehouse import copy_rows
+
+    settings = settings_from_env()
     with transaction(dsn) as cur:
-        docs = _read_documents(cur, run.run_id, ("active", "duplicate"))
+        # Streamed from a server-side cursor and reduced to what dedup needs (hash, shingles as a compact
+        # int32 array): memory grows with the run by about a kilobyte a document, not by its texts.
+        docs: list[Document] = []
+        arrays: dict[str, np.ndarray] = {}
+        with cur.connection.cursor(name="dedup_documents") as stream:
+            stream.itersize = 2000
+            stream.execute(
+                "select doc_id, source_path, record_index, published_at, body from staging.documents"
+                " where run_id = %s and status in ('active', 'duplicate')",
+                (run.run_id,),
+            )
+            for doc_id, source_path, record_index, published_at, body in stream:
+                folded = fold_for_dedup(body or "")
+                doc = Document(doc_id, "", source_path, record_index, "", "", published_at=published_at)
+                doc.body_hash = body_hash("", folded)
+                arrays[doc_id] = np.fromiter(shingles("", folded=folded), dtype=np.int32)
+                docs.append(doc)
         docs.sort(key=lambda d: (d.published_at is None, d.published_at or 0, d.source_path, d.record_index))
+        # Exact: one join of the run's hashes against the warehouse (other days; this day is being replaced).
+        cur.execute("create temporary table dedup_hashes (doc_id text primary key, body_hash text not null) on commit drop")
+        copy_rows(cur, "dedup_hashes", ("doc_id", "body_hash"), ((d.doc_id, d.body_hash) for d in docs))
         cur.execute(
-            "select body_hash, article_id from reporting.articles where run_id < %s and body_hash = any(%s)",
-            (run.run_id, [body_hash(d.body or "") for d in docs]),
+            "select h.doc_id, min(a.article_id) from dedup_hashes h join reporting.articles a"
+            " on a.body_hash = h.body_hash and a.run_id <> %s group by h.doc_id",
+            (run.run_id,),
         )
         earlier_hash = dict(cur.fetchall())
         seen_hash: dict[str, str] = {}
-        sets: dict[str, set[int]] = {}
-        keys: dict[str, list[int]] = {}
+        sets: dict[str, np.ndarray] = {}
         originals: list[Document] = []
+        decisions = []
         for doc in docs:
-            doc.status, doc.duplicate_of, doc.story_id = "active", None, None
-            doc.body_hash = body_hash(doc.body or "")
-            if doc.body_hash in earlier_hash or doc.body_hash in seen_hash:
-                doc.status = "duplicate"
-                doc.duplicate_of = earlier_hash.get(doc.body_hash) or seen_hash[doc.body_hash]
+            original = earlier_hash.get(doc.doc_id) or seen_hash.get(doc.body_hash)
+            if original:
+                doc.status, doc.duplicate_of = "duplicate", original
+                decisions.append((run.run_id, doc.doc_id, original, 1.0, 1.0, "exact_hash", True))
                 continue
             seen_hash[doc.body_hash] = doc.doc_id
-            sets[doc.doc_id] = shingles(doc.body or "")
-            keys[doc.doc_id] = band_keys(minhash(sets[doc.doc_id]))
+            sets[doc.doc_id] = np.sort(arrays.pop(doc.doc_id))
             originals.append(doc)
-        # Candidates: documents sharing an LSH band key, in this run or in the warehouse (earlier days).
-        stories: dict[str, str] = {}
-        decisions = []
-        for i, doc in enumerate(originals):
-            candidates = []
-            cur.execute(
-                "select distinct a.article_id, a.story_id, a.body from reporting.lsh_bands b"
-                " join reporting.articles a on a.article_id = b.article_id"
-                " where b.band_key = any(%s) and a.run_id < %s order by a.article_id",
-                (keys[doc.doc_id], run.run_id),
-            )
-            candidates += [(aid, sid, shingles(body)) for aid, sid, body in cur.fetchall()]
-            mine = set(keys[doc.doc_id])
-            candidates += [
-                (o.doc_id, stories[o.doc_id], sets[o.doc_id]) for o in originals[:i] if mine.intersection(keys[o.doc_id])
-            ]
-            story = None
-            for other_id, other_story, other_set in candidates:
-                sim = compare(sets[doc.doc_id], other_set)
-                decisions.append((run.run_id, doc.doc_id, other_id, sim.jaccard, sim.containment, sim.rule, sim.same_story))
-                if sim.same_story and story is None:
-                    story = other_story
-            stories[doc.doc_id] = story or doc.doc_id
+        arrays.clear()
+        cur.execute("delete from staging.lsh_bands where run_id = %s", (run.run_id,))
+        cur.execute("delete from staging.dedup_shingles where run_id = %s", (run.run_id,))
+        rid = run.run_id
+        copy_rows(
+            cur, "staging.lsh_bands", ("run_id", "doc_id", "band", "band_key"),
+            (
+                (rid, d.doc_id, band, key)
+                for d in originals for band, key in enumerate(band_keys(minhash(sets[d.doc_id])))
+            ),
+        )
+        copy_rows(
+            cur, "staging.dedup_shingles", ("run_id", "doc_id", "shingles"),
+            ((rid, d.doc_id, sets[d.doc_id].tolist()) for d in originals),
+        )
+        # Candidates from the warehouse: one join on the band keys; each candidate's stored shingles once.
+        cur.execute(
+            "create temporary table dedup_candidates on commit drop as"
+            " select distinct s.doc_id, r.article_id from staging.lsh_bands s"
+            " join reporting.lsh_bands r on r.band_key = s.band_key and r.band = s.band"
+            " where s.run_id = %s",
+            (run.run_id,),
+        )
+        cur.execute(
+            "select c.doc_id, c.article_id, a.story_id, st.first_published_at from dedup_candidates c"
+            " join reporting.articles a on a.article_id = c.article_id and a.run_id <> %s"
+            " left join reporting.stories st on st.story_id = a.story_id",
+            (run.run_id,),
+        )
+        warehouse_pairs = cur.fetchall()
+        cur.execute(
+            "select a.article_id, sh.shingles, case when sh.shingles is null then a.body end"
+            " from (select distinct article_id from dedup_candidates) c"
+            " join reporting.articles a on a.article_id = c.article_id and a.run_id <> %s"
+            " left join reporting.dedup_shingles sh on sh.article_id = a.article_id",
+            (run.run_id,),
+        )
+        stored = {aid: set(sh) if sh is not None else shingles(body) for aid, sh, body in cur.fetchall()}
+        # Candidates inside the run: the same join of the run's band keys with themselves.
+        cur.execute(
+            "select distinct a.doc_id, b.doc_id from staging.lsh_bands a join staging.lsh_bands b"
+            " on b.run_id = a.run_id and b.band_key = a.band_key and b.band = a.band and b.doc_id <> a.doc_id"
+            " where a.run_id = %s",
+            (run.run_id,),
+        )
+        rank = {d.doc_id: i for i, d in enumerate(originals)}
+        run_pairs = sorted({(a, b) for a, b in cur.fetchall() if rank[a] > rank[b]}, key=lambda p: (rank[p[0]], rank[p[1]]))
+        doc_edges, story_edges = [], []
+        for doc_id, other_id in run_pairs:
+            sim = compare(set(sets[doc_id].tolist()), set(sets[other_id].tolist()), settings)
+            decisions.append((run.run_id, doc_id, other_id, sim.jaccard, sim.containment, sim.rule, sim.same_story))
+            if sim.same_story:
+                doc_edges.append((doc_id, other_id))
+        for doc_id, article_id, story_id, first_published in sorted(warehouse_pairs, key=lambda p: (rank[p[0]], p[1])):
+            sim = compare(set(sets[doc_id].tolist()), stored[article_id], settings)
+            decisions.append((run.run_id, doc_id, article_id, sim.jaccard, sim.containment, sim.rule, sim.same_story))
+            if sim.same_story:
+                story_edges.append((doc_id, ExistingStory(story_id, first_published)))
+        stories, merges = assign_stories([d.doc_id for d in originals], doc_edges, story_edges)
+        for doc in originals:
             doc.story_id = stories[doc.doc_id]
         _update_documents(cur, run.run_id, docs, ("status", "body_hash", "duplicate_of", "story_id"))
-        cur.execute("delete from staging.lsh_bands where run_id = %s", (run.run_id,))
         cur.execute("delete from staging.dedup_decisions where run_id = %s", (run.run_id,))
-        bands = [(run.run_id, doc_id, band, key) for doc_id, ks in keys.items() for band, key in enumerate(ks)]
-        if bands:
-            execute_values(cur, "insert into staging.lsh_bands (run_id, doc_id, band, band_key) values %s", bands)
-        if decisions:
-            execute_values(
-                cur,
-                "insert into staging.dedup_decisions (run_id, doc_id, other_article_id, jaccard, containment, rule,"
-                " same_story) values %s",
-                decisions,
-            )
+        cur.execute("delete from staging.story_merges where run_id = %s", (run.run_id,))
+        copy_rows(
+            cur, "staging.dedup_decisions",
+            ("run_id", "doc_id", "other_article_id", "jaccard", "containment", "rule", "same_story"), decisions,
+        )
+        copy_rows(
+            cur, "staging.story_merges", ("run_id", "merged_story_id", "into_story_id", "bridge_article_id"),
+            ((run.run_id, m.merged_story_id, m.into_story_id, m.bridge_doc_id) for m in merges),
+        )
     return {
         "documents": len(docs),
         "duplicates": sum(1 for d in docs if d.status == "duplicate"),
         "stories": len(set(stories.values())),
+        "candidate_pairs": len(run_pairs) + len(warehouse_pairs),
+        "merges": len(merges),
     }
 
 

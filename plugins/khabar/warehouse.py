@@ -150,3 +150,27 @@ def apply_migrations(dsn: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[st
             cur.execute("insert into reporting.schema_migrations (version) values (%s)", (path.stem,))
             applied.append(path.stem)
     return applied
+
+
+def copy_rows(cur, table: str, columns: tuple[str, ...], rows) -> int:
+    """Bulk-load rows with COPY (text format). Values are None, numbers, lists of numbers or text
+    without tabs, newlines or backslashes (ids, hashes, rule names)."""
+    import io
+
+    def cell(value) -> str:
+        if value is None:
+            return "\\N"
+        if isinstance(value, list | tuple | set):
+            return "{" + ",".join(map(str, value)) + "}"
+        return str(value)
+
+    buf = io.StringIO()
+    n = 0
+    for row in rows:
+        # Most cells are str or int: only the others go through cell().
+        buf.write("\t".join([v if type(v) is str else str(v) if type(v) is int else cell(v) for v in row]))
+        buf.write("\n")
+        n += 1
+    buf.seek(0)
+    cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin", buf)
+    return n

@@ -21,6 +21,7 @@ DAYS = (date(2022, 1, 25), date(2022, 1, 26))
 TABLES = (
     "articles", "stories", "quarantine", "duplicates", "stripped_lines", "lsh_bands", "dedup_decisions",
     "date_mentions", "calendar", "date_coverage", "outlet_lines",
+    "dedup_shingles", "story_merges",
 )
 
 
