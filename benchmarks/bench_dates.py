@@ -72,6 +72,7 @@ def line(name: str, s: dict[str, int], total: int) -> str:
 def labelled_strings() -> None:
     import dateparser
     from dateparser.search import search_dates
+
     from khabar.dates import find_dates
 
     rows = []
@@ -105,6 +106,7 @@ def labelled_strings() -> None:
 
 def labelled_documents() -> None:
     import dateparser
+
     from khabar.dates import TEHRAN, tag_date
 
     docs = [json.loads(x) for x in (LABELLED / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -147,6 +149,7 @@ def fars_truth(link: str) -> str | None:
 def fars_corpus(shared: Path, run_day: date) -> None:
     import dateparser
     from dateparser.search import search_dates
+
     from khabar.dates import header_datelines, is_dateline, tag_date
     from khabar.ingest import parse_file
     from khabar.strip import Stripper

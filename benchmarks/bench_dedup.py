@@ -19,8 +19,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "plugins"))
 sys.path.insert(0, str(PROJECT / "tests" / "data" / "dedup"))
 
-from khabar.dedup import BANDS, DedupSettings, band_keys, cluster_texts, compare, minhash, shingles  # noqa: E402
 from labelled_set import build  # noqa: E402
+
+from khabar.dedup import BANDS, DedupSettings, band_keys, cluster_texts, compare, minhash, shingles  # noqa: E402
 
 
 def pairwise(truth: dict[str, str], pred: dict[str, str]) -> dict[str, float]:

@@ -94,6 +94,7 @@ def measure(stage: str, dsn: str, day: date) -> dict:
 def run_size(server: str, n: int, words, p) -> None:
     import numpy as np
     import psycopg2
+
     from khabar.warehouse import apply_migrations
 
     rng = np.random.default_rng(n)

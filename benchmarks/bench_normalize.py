@@ -179,6 +179,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from hazm import Normalizer
+
     from khabar.normalize import HAZM_OPTIONS, normalize_text, normalizer
 
     start = time.perf_counter()

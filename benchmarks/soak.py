@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
+
 from khabar.ingest import TEHRAN
 from khabar.pipeline import Run, run_day
 

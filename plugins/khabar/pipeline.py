@@ -73,7 +73,7 @@ def _read_documents(cur, run_id: str, statuses: tuple[str, ...] = ("active",)) -
         " order by source_path, record_index",
         (run_id, statuses),
     )
-    return [Document(**dict(zip(DOC_COLUMNS, row))) for row in cur.fetchall()]
+    return [Document(**dict(zip(DOC_COLUMNS, row, strict=False))) for row in cur.fetchall()]
 
 
 def _update_documents(cur, run_id: str, docs: list[Document], columns: tuple[str, ...]) -> None:

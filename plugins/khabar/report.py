@@ -35,7 +35,7 @@ def main() -> int:
         quarantined = cur.fetchall()
     conn.close()
     print("news warehouse report")
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=False):
         print(f"  {name.replace('_', ' '):<18} {value}")
     print("  runs (day: articles / duplicates / quarantined):")
     for run_id, articles, dups, quar in runs:

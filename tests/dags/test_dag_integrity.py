@@ -38,7 +38,7 @@ def test_every_stage_is_followed_by_its_gate(dagbag):
     order = [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") else None
     pairs = [("ingest_files", "validate_ingest"), ("strip_boilerplate", "validate_strip"), ("normalize_text", "validate_normalize"),
              ("tag_dates", "validate_date_tag"), ("deduplicate", "validate_dedup"), ("load_warehouse", "validate_load")]
-    for (stage, gate), nxt in zip(pairs, [*pairs[1:], (None, None)]):
+    for (stage, gate), nxt in zip(pairs, [*pairs[1:], (None, None)], strict=False):
         assert dag.get_task(stage).downstream_task_ids == {gate}
         if nxt[0]:
             assert dag.get_task(gate).downstream_task_ids == {nxt[0]}

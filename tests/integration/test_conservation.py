@@ -12,6 +12,7 @@ from datetime import date
 
 import psycopg2
 import pytest
+
 from khabar import cli
 from khabar.gates import GateFailed, validate_stage
 from khabar.pipeline import Run, load, run_day

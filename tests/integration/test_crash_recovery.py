@@ -5,7 +5,6 @@ same day cannot run at once."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -14,17 +13,17 @@ import threading
 import time
 from datetime import date
 
-import khabar.pipeline as pipeline
 import psycopg2
 import pytest
-from helpers import PROJECT
+
+import khabar.pipeline as pipeline
+from helpers import PROJECT, table_checksums
 from khabar.gates import validate_stage
 from khabar.pipeline import Run, run_day, run_stage
 from khabar.warehouse import RunLocked, day_lock
 
 pytestmark = pytest.mark.integration
 DAYS = (date(2022, 2, 1), date(2022, 2, 2), date(2022, 2, 3))
-TABLES = ("articles", "stories", "quarantine", "duplicates", "stripped_lines", "lsh_bands", "dedup_decisions", "files")
 WORDS = ["سد", "کرج", "آب", "ذخیره", "کاهش", "یافت", "باران", "پاییز", "کم", "بود", "مصرف", "تهران", "افزایش", "هشدار"]
 MIDWAY = "insert into reporting.stripped_lines"  # after articles, before everything else of the load
 
@@ -56,14 +55,6 @@ def query(dsn, sql, params=()):
         return cur.fetchall()
 
 
-def checksum(dsn) -> dict[str, str]:
-    out = {}
-    for table in (*TABLES, "runs"):
-        # runs.loaded_at is the time of the last load: everything else must be identical
-        expr = "(t.run_id, t.files_discovered, t.documents_seen, t.articles_loaded, t.duplicates, t.quarantined)::text" if table == "runs" else "t::text"
-        rows = query(dsn, f"select {expr} from reporting.{table} t order by 1")
-        out[table] = hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
-    return out
 
 
 def rows_of(dsn, run_id: str) -> dict[str, int]:
@@ -99,7 +90,7 @@ def test_a_first_load_that_dies_midway_leaves_nothing_and_the_retry_completes_it
 
 def test_a_reload_that_dies_midway_keeps_the_previous_load_whole(fresh_db, landing, qdir, monkeypatch):
     run = Run(DAYS[0], landing, quarantine_dir=qdir)
-    before = checksum(fresh_db)
+    before = table_checksums(fresh_db)
     extra = landing / DAYS[0].isoformat() / "late_arrival.txt"
     extra.write_text(article(DAYS[0], 99), encoding="utf-8")
     try:
@@ -107,14 +98,14 @@ def test_a_reload_that_dies_midway_keeps_the_previous_load_whole(fresh_db, landi
         monkeypatch.setattr(pipeline, "load_sql", crashing_sql("select 1 / 0"))
         with pytest.raises(psycopg2.errors.DivisionByZero):
             run_stage(fresh_db, "load", run)
-        assert checksum(fresh_db) == before  # not half of the new load: all of the old one
+        assert table_checksums(fresh_db) == before  # not half of the new load: all of the old one
         monkeypatch.undo()
         run_stage(fresh_db, "load", run)
         assert rows_of(fresh_db, run.run_id)["articles"] == 7
     finally:
         extra.unlink()
     run_day(fresh_db, run)
-    assert checksum(fresh_db) == before
+    assert table_checksums(fresh_db) == before
 
 
 KILLED_LOAD = """
@@ -181,22 +172,22 @@ def test_two_days_at_once_do_not_disturb_each_other(fresh_db, landing, qdir):
     for run in runs:
         validate_stage(fresh_db, "load", run.run_id, run.day)
         assert rows_of(fresh_db, run.run_id) == {"articles": 6, "quarantine": 1, "files": 7, "runs": 1}
-    concurrent = checksum(fresh_db)
+    concurrent = table_checksums(fresh_db)
     for run in runs:  # the same days one after the other give the very same rows
         run_day(fresh_db, run, gate=False)
-    assert checksum(fresh_db) == concurrent
+    assert table_checksums(fresh_db) == concurrent
 
 
 def test_a_second_run_of_the_same_day_is_refused_while_the_first_holds_the_lock(fresh_db, landing, qdir):
     run = Run(DAYS[2], landing, quarantine_dir=qdir)
-    before = checksum(fresh_db)
+    before = table_checksums(fresh_db)
     with day_lock(fresh_db, run.run_id):
         with pytest.raises(RunLocked, match=f"another run of day {run.run_id} is in progress"):
             run_stage(fresh_db, "ingest", run)
         with pytest.raises(RunLocked):
             run_day(fresh_db, run)
         run_stage(fresh_db, "ingest", Run(DAYS[0], landing, quarantine_dir=qdir))  # another day is free
-    assert checksum(fresh_db) == before
+    assert table_checksums(fresh_db) == before
 
 
 def test_two_same_day_runs_started_together_one_runs_one_is_refused(fresh_db, landing, qdir):

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 import psycopg2
 import pytest
+
 from helpers import SEEDS, needs_shared
 from khabar.ingest import TEHRAN
 from khabar.paths import SAMPLE_LANDING_DIR

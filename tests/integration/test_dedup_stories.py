@@ -3,17 +3,15 @@ a day loaded out of order still joins the later day's copy, and re-running days 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 import psycopg2
 import pytest
+
+from helpers import table_checksums
 from khabar.pipeline import Run, run_day
 
 pytestmark = pytest.mark.integration
-TABLES = (
-    "articles", "stories", "duplicates", "lsh_bands", "dedup_decisions", "dedup_shingles", "story_merges",
-)
 
 # Fictional articles written for this test.
 WATER = [
@@ -66,12 +64,6 @@ def query(dsn, sql, params=()):
         return cur.fetchall()
 
 
-def checksum(dsn) -> dict[str, str]:
-    out = {}
-    for table in TABLES:
-        rows = query(dsn, f"select t::text from reporting.{table} t order by 1")
-        out[table] = hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
-    return out
 
 
 def article(dsn, path: str) -> tuple[str, str]:
@@ -130,7 +122,7 @@ def test_a_day_loaded_out_of_order_joins_the_later_days_story(loaded):
 
 
 def test_rerunning_days_in_any_order_changes_no_row(loaded, landing):
-    before = checksum(loaded)
+    before = table_checksums(loaded)
     for day in (date(2022, 1, 21), date(2022, 1, 20), date(2022, 2, 1), date(2022, 2, 2), date(2022, 1, 21)):
         run_day(loaded, Run(day, landing))
-        assert checksum(loaded) == before, day
+        assert table_checksums(loaded) == before, day

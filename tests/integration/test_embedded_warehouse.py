@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import psycopg2
 import pytest
-
-from datetime import date
 
 from khabar.pipeline import Run, run_day
 from khabar.warehouse import apply_migrations, embedded_dsn, redact_dsn

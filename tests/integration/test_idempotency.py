@@ -4,18 +4,17 @@ and quarantined records."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date, timedelta
 
-import psycopg2
 import pytest
+
+from helpers import table_checksums
 from khabar.pipeline import Run, run_day
 
 pytestmark = pytest.mark.integration
 DAYS = [date(2022, 3, 1) + timedelta(days=i) for i in range(3)]
 # gate_results is a log (a row per validation) and runs.loaded_at the time of the last load: both excluded
-TABLES = ("articles", "stories", "quarantine", "duplicates", "stripped_lines", "lsh_bands", "dedup_decisions", "files", "runs")
 WORDS = ["قیمت", "خودرو", "بازار", "کاهش", "خریداران", "منتظر", "ماندند", "فروشندگان", "نمایشگاه", "تهران", "اصفهان", "مشهد"]
 
 
@@ -40,16 +39,6 @@ def landing(tmp_path_factory):
     return root
 
 
-def checksums(dsn) -> dict[str, str]:
-    out = {}
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        for table in TABLES:
-            expr = "(to_jsonb(t) - 'loaded_at')::text" if table == "runs" else "t::text"
-            cur.execute(f"select {expr} from reporting.{table} t order by 1")
-            out[table] = hashlib.sha256("\n".join(r[0] for r in cur.fetchall()).encode()).hexdigest()
-            cur.execute(f"select count(*) from reporting.{table}")
-            out[f"{table}_rows"] = cur.fetchone()[0]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +46,7 @@ def first(fresh_db, landing, tmp_path_factory):
     qdir = tmp_path_factory.mktemp("quarantine")
     for day in DAYS:
         run_day(fresh_db, Run(day, landing, quarantine_dir=qdir))
-    return checksums(fresh_db), qdir
+    return table_checksums(fresh_db), qdir
 
 
 def test_the_range_loaded_something_of_every_kind(first):
@@ -70,11 +59,11 @@ def test_the_range_loaded_something_of_every_kind(first):
 def test_running_any_day_again_changes_no_row(fresh_db, landing, first, day):
     sums, qdir = first
     run_day(fresh_db, Run(day, landing, quarantine_dir=qdir), gate=False)  # gates only add to the gate_results log
-    assert checksums(fresh_db) == sums
+    assert table_checksums(fresh_db) == sums
 
 
 def test_backfilling_the_range_again_changes_no_row(fresh_db, landing, first):
     sums, qdir = first
     for day in DAYS:
         run_day(fresh_db, Run(day, landing, quarantine_dir=qdir), gate=False)
-    assert checksums(fresh_db) == sums
+    assert table_checksums(fresh_db) == sums

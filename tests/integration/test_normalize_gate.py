@@ -7,6 +7,7 @@ from datetime import date
 
 import psycopg2
 import pytest
+
 from khabar.gates import GateFailed, validate_stage
 from khabar.paths import SAMPLE_LANDING_DIR
 from khabar.pipeline import STAGE_FUNCTIONS, Run

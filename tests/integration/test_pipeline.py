@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from datetime import date, datetime
@@ -10,6 +9,7 @@ from datetime import date, datetime
 import psycopg2
 import pytest
 
+from helpers import table_checksums
 from khabar.gates import GateFailed, validate_stage
 from khabar.ingest import TEHRAN
 from khabar.paths import SAMPLE_LANDING_DIR
@@ -18,11 +18,6 @@ from khabar.warehouse import apply_migrations
 
 pytestmark = pytest.mark.integration
 DAYS = (date(2022, 1, 25), date(2022, 1, 26))
-TABLES = (
-    "articles", "stories", "quarantine", "duplicates", "stripped_lines", "lsh_bands", "dedup_decisions",
-    "date_mentions", "calendar", "date_coverage", "outlet_lines",
-    "dedup_shingles", "story_merges",
-)
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +35,6 @@ def query(dsn, sql, params=()):
         return cur.fetchall()
 
 
-def checksum(dsn) -> dict[str, str]:
-    """A digest of every row of each reporting table (ingested_at and quarantined_at included)."""
-    out = {}
-    for table in TABLES:
-        rows = query(dsn, f"select t::text from reporting.{table} t order by 1")
-        out[table] = hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +94,15 @@ def test_bodies_are_clean_and_dated(loaded):
 
 def test_rerunning_a_day_changes_nothing(loaded, landing):
     dsn, _ = loaded
-    before = checksum(dsn)
+    before = table_checksums(dsn)
     run_day(dsn, Run(DAYS[0], landing))
     run_day(dsn, Run(DAYS[1], landing))
-    assert checksum(dsn) == before
+    assert table_checksums(dsn) == before
 
 
 def test_a_crash_inside_load_leaves_the_previous_state(loaded, landing, monkeypatch):
     dsn, _ = loaded
-    before = checksum(dsn)
+    before = table_checksums(dsn)
     import khabar.pipeline as pipeline
 
     original = pipeline.pipeline_version
@@ -122,9 +110,9 @@ def test_a_crash_inside_load_leaves_the_previous_state(loaded, landing, monkeypa
     with pytest.raises(RuntimeError):
         pipeline.load(dsn, Run(DAYS[0], landing))
     monkeypatch.setattr(pipeline, "pipeline_version", original)
-    assert checksum(dsn) == before
+    assert table_checksums(dsn) == before
     pipeline.load(dsn, Run(DAYS[0], landing))  # the retry completes it
-    assert checksum(dsn) == before
+    assert table_checksums(dsn) == before
 
 
 def test_gate_failure_is_raised_and_stored(loaded, landing):

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
+
 from khabar.gates import validate_stage
 from khabar.pipeline import Run, run_day
 from khabar.warehouse import WarehouseError, redact_dsn

@@ -8,6 +8,7 @@ from datetime import date
 
 import psycopg2
 import pytest
+
 from khabar.gates import GateFailed, validate_stage
 from khabar.pipeline import Run, run_day
 

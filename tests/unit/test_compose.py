@@ -31,7 +31,7 @@ def mounts():
 
 
 def test_required_services_exist():
-    missing = set(AIRFLOW_SERVICES + ["redis", "postgres", "warehouse"]) - set(SERVICES)
+    missing = set([*AIRFLOW_SERVICES, "redis", "postgres", "warehouse"]) - set(SERVICES)
     assert not missing
     assert SERVICES["airflow-apiserver"]["command"] == "api-server"
     assert SERVICES["airflow-worker"]["command"] == "celery worker"

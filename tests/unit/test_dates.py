@@ -6,6 +6,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+
 from khabar.dates import (
     HIJRI_CONFIDENCE,
     calendar_row,

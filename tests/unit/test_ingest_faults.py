@@ -11,8 +11,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-import khabar.ingest as ingest
 import pytest
+
+import khabar.ingest as ingest
 from khabar.ingest import (
     REASON_BINARY,
     REASON_CHANGED,

@@ -8,6 +8,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from khabar.document import Document
 from khabar.ingest import FORMATS, LandingFile, Rejected, decode_bytes, ingest_file, parse_file
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from khabar.normalize import PersianNormalizer, normalize_text, normalizer, restore_zwnj
 
 pytestmark = pytest.mark.unit

@@ -8,6 +8,7 @@ import re
 from collections import Counter
 
 import pytest
+
 from helpers import CORPUS, PROJECT, needs_shared
 from khabar.gates import BODY_FORBIDDEN
 from khabar.normalize import ZWNJ, normalize_text

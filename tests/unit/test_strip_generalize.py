@@ -8,6 +8,7 @@ import re
 import sys
 
 import pytest
+
 from helpers import PROJECT, SEEDS, needs_shared
 from khabar.document import Document
 from khabar.strip import (
