@@ -62,11 +62,16 @@ def news_reprocess():
     def plan_days(**context) -> list[str]:
         from datetime import date
 
+        from airflow.sdk.exceptions import AirflowFailException
+
         from khabar.reprocess import check_stages, loaded_days
         from khabar.warehouse import apply_migrations
 
         params = context["params"]
-        check_stages(params["stages"])
+        try:
+            check_stages(params["stages"])
+        except ValueError as exc:  # a wrong choice does not get better on retry
+            raise AirflowFailException(str(exc)) from exc
         dsn = _warehouse_dsn()
         apply_migrations(dsn)
         days = loaded_days(dsn, date.fromisoformat(params["from_day"]), date.fromisoformat(params["to_day"]))
