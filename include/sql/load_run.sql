@@ -38,11 +38,13 @@ insert into reporting.articles as a (
     article_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
     date_source, date_reason, story_id, is_canonical, body_hash, word_count, run_id,
     date_confidence, date_calendar, date_weekday_mismatch,
-    byline, photo_credit, cited_source, text_loss, needs_review)
+    byline, photo_credit, cited_source, text_loss, needs_review,
+    pipeline_version)
 select doc_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
        date_source, date_reason, story_id, false, body_hash, word_count, run_id,
        date_confidence, date_calendar, date_weekday_mismatch,
-       byline, photo_credit, cited_source, text_loss, coalesce(needs_review, false)
+       byline, photo_credit, cited_source, text_loss, coalesce(needs_review, false),
+       %(version)s
   from staging.documents
  where run_id = %(run_id)s and status = 'active'
 on conflict (article_id) do update set
@@ -54,7 +56,8 @@ on conflict (article_id) do update set
     date_confidence = excluded.date_confidence, date_calendar = excluded.date_calendar,
     date_weekday_mismatch = excluded.date_weekday_mismatch,
     byline = excluded.byline, photo_credit = excluded.photo_credit, cited_source = excluded.cited_source,
-    text_loss = excluded.text_loss, needs_review = excluded.needs_review;
+    text_loss = excluded.text_loss, needs_review = excluded.needs_review,
+    pipeline_version = excluded.pipeline_version;
 
 -- Dates mentioned in the bodies of the run's articles (duplicates' mentions are their original's).
 insert into reporting.date_mentions (article_id, start_char, end_char, surface, resolved_day, resolved_jalali,
@@ -102,8 +105,11 @@ select doc_id, other_article_id, jaccard, containment, rule, same_story, run_id
                        and ((r.article_id = d.doc_id and r.other_article_id = d.other_article_id)
                          or (r.article_id = d.other_article_id and r.other_article_id = d.doc_id)));
 
-insert into reporting.duplicates (source_path, record_index, duplicate_of, body_hash, run_id)
-select source_path, record_index, duplicate_of, body_hash, run_id
+-- raw_text: what re-processing (khabar.reprocess) rebuilds the document from, without the landing zone.
+insert into reporting.duplicates (source_path, record_index, duplicate_of, body_hash, run_id,
+                                  raw_text)
+select source_path, record_index, duplicate_of, body_hash, run_id,
+       raw_text
   from staging.documents where run_id = %(run_id)s and status = 'duplicate';
 
 delete from reporting.quarantine q

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from psycopg2.extras import execute_values
 
-from khabar import __version__
 from khabar.document import Document, Quarantined
 from khabar.paths import INCLUDE_DIR, PROJECT_ROOT, SAMPLE_LANDING_DIR
 from khabar.warehouse import apply_migrations, day_lock, quote_literal, transaction
@@ -59,9 +58,11 @@ def quarantine_dir(run: Run) -> Path:
 
 
 def pipeline_version() -> str:
-    from khabar.strip import Stripper
+    """What produces the articles: library, lexicon, a digest of the rule files and one of the settings
+    (``khabar.version``), e.g. ``khabar-0.1.0+lexicon-2+rules-762fb038+cfg-6a703212``."""
+    from khabar.version import pipeline_version as compose
 
-    return f"khabar-{__version__}+lexicon-{Stripper().version}"
+    return compose()
 
 
 # ------------------------------------------------------------------------------ staging helpers
