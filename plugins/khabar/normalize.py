@@ -148,6 +148,9 @@ class PersianNormalizer:
         table[ord("ة")] = "ه"
         table[ord("ٱ")] = "ا"  # alef wasla: Arabic only («ۀ» stays: it is Persian)
         self._table = table
+        # what the table deletes goes before protection too: «a@b.irـCOVID-19» must not become two spans
+        # that the next pass reads as one («a@b.irCOVID» + «-19»)
+        self._deletions = {cp: None for cp, repl in table.items() if repl is None}
         # (pattern, replacement, needs a digit): hazm's «۹متر» → «۹ متر» rules only run on texts with digits
         self._punctuation = [(re.compile(p), r, r"\d" in p) for p, r in hazm.punctuation_spacing_patterns]
         # «"..."» → «...»; hazm's momayez rule for «3.5» is left out: numbers are protected spans.
@@ -355,6 +358,7 @@ class PersianNormalizer:
         if "\u200e" in text or "\u200f" in text:
             text = _MARK_AS_ZWNJ.sub(ZWNJ, text)
         text = self._controls_re.sub("", text)  # before protection: no span keeps a control character
+        text = text.translate(self._deletions)
         if ZWNJ in text:  # the patterns below that open with a look-behind scan slowly: skip when idle
             text = _STRAY_ZWNJ_RAW.sub("", text)
         text = PROTECTED.sub(keep, text)
