@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from helpers import PROJECT
 
@@ -25,6 +26,12 @@ logging.getLogger("pgserver").addHandler(logging.NullHandler())
 logging.getLogger("pgserver").propagate = False
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+# CI (CI=true) runs the property tests derandomized: the same examples on every run, so a red build
+# is a regression, not a new random find. Locally they explore (and replay finds from .hypothesis/).
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def _server_dsn(tmp_root: Path) -> str:
