@@ -84,7 +84,7 @@ class Services:
         self.home, self.env, self.procs = home, env, {}
 
     def start(self, name: str, *args: str) -> None:
-        log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process in stop()
+        log = open(self.home / f"{name}.log", "wb")  # closed in stop(), after the process
         self.procs[name] = (
             subprocess.Popen([*AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
             log,
