@@ -264,7 +264,6 @@ def airflow_run(n: int, mix: str) -> dict:
         out = subprocess.run([*airflow, "dags", "test", "news_ingest", DAY.isoformat()], env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t
         ok = out.returncode == 0 and "state=success" in out.stdout + out.stderr
-        # A do-nothing run of the same command on an empty landing zone: Airflow's start-up and per-task cost.
         return {"airflow_seconds": wall, "migrate_seconds": migrate_s, "success": ok}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
