@@ -1,4 +1,8 @@
 """Static checks of docker-compose.yaml, Dockerfile and .dockerignore (no Docker needed)."""
+
+from __future__ import annotations
+
+import ast
 import fnmatch
 import re
 from pathlib import Path
@@ -10,7 +14,8 @@ import yaml
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text(encoding="utf-8"))
+COMPOSE_TEXT = (ROOT / "docker-compose.yaml").read_text(encoding="utf-8")
+COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES = COMPOSE["services"]
 COMMON = COMPOSE["x-airflow-common"]
 ENV = COMMON["environment"]
@@ -148,3 +153,62 @@ def test_dockerignore_keeps_copied_files():
             if fnmatch.fnmatch(path, rule.lstrip("!")):
                 ignored = not rule.startswith("!")
         assert not ignored, f"{path} is excluded from the build context"
+
+
+def requirement_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
+        if m:
+            pins[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return pins
+
+
+def dag_constant(name: str) -> str:
+    """A module-level string constant of dags/news_ingest.py, read without importing Airflow."""
+    tree = ast.parse((ROOT / "dags" / "news_ingest.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} is not defined in dags/news_ingest.py")
+
+
+def test_every_provider_the_stack_names_is_pinned():
+    """The image installs requirements.txt: a provider the compose file relies on must be pinned there,
+    not merely present in the base image (its version would then float with the image)."""
+    pins = requirement_pins()
+    named = {m.replace("_", "-") for m in re.findall(r"airflow\.providers\.(\w+)", COMPOSE_TEXT)}
+    if ENV["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor":
+        named.add("celery")
+    assert named, "the CeleryExecutor stack names at least the celery provider"
+    missing = sorted(f"apache-airflow-providers-{n}" for n in named if f"apache-airflow-providers-{n}" not in pins)
+    assert not missing, f"not pinned in requirements.txt: {missing}"
+
+
+@pytest.mark.parametrize("key", ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"])
+def test_metadata_urls_name_the_pinned_driver(key):
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which requirements.txt does not install.
+    scheme = urlsplit(ENV[key].removeprefix("db+")).scheme
+    assert scheme == "postgresql+psycopg2", f"{key}: {scheme}"
+    assert "psycopg2-binary" in requirement_pins()
+
+
+def test_connection_and_variable_names_follow_the_dag():
+    conn_id, variable = dag_constant("WAREHOUSE_CONN_ID"), dag_constant("LANDING_VARIABLE")
+    assert f"AIRFLOW_CONN_{conn_id.upper()}" in ENV, conn_id
+    # The landing root comes from NEWS_LANDING_DIR, else the Airflow Variable: the stack sets one of them.
+    assert "NEWS_LANDING_DIR" in ENV or f"AIRFLOW_VAR_{variable.upper()}" in ENV
+
+
+def test_every_news_setting_is_one_the_code_reads():
+    code = "\n".join(p.read_text(encoding="utf-8") for p in [ROOT / "dags" / "news_ingest.py",
+                                                            *(ROOT / "plugins" / "khabar").rglob("*.py")])
+    for key in (k for k in ENV if k.startswith("NEWS_")):
+        assert f'"{key}"' in code, f"{key} is set in the compose file but read nowhere"
+
+
+def test_quarantine_evidence_is_shared_by_every_worker():
+    # A day's stages may run on different workers (and --scale adds more): the bytes of quarantined
+    # files must land in one mounted folder, not inside whichever container ran the task.
+    assert ENV["NEWS_QUARANTINE_DIR"] in mounts()
+    assert mounts()[ENV["NEWS_LANDING_DIR"]] != mounts()[ENV["NEWS_QUARANTINE_DIR"]], "kept apart from the landing zone"

@@ -1,0 +1,322 @@
+"""Pipeline throughput: a generated landing zone of N documents through every stage and gate, timed.
+
+The landing zone is one day's partition built from ``../shared/corpus`` records (KHABAR_SHARED_DIR moves
+it): each document is a ``.txt`` scrape (title, dateline, share/print lines, end marker, related-news
+list), a saved ``.html`` page (header, nav, article, aside, footer, scripts) or a record in a ``.json``
+crawler batch (50 records a file). About 5% are near-duplicates of an earlier document (a paragraph
+dropped, one reworded) and 2% exact copies. Past the corpus' ~4,000 records a document's body mixes
+paragraphs of several records, so bodies stay distinct.
+
+Each size runs in a child process (so peak RSS is that size's) against a fresh database on
+127.0.0.1:5432: ``run_stage`` and ``run_gate`` one by one, timing each, and the time spent inside
+psycopg2 (execute, fetch) during the stages: the database share of a stage's time. ``--airflow``
+also runs ``airflow dags test news_ingest`` on the same landing zone and a fresh database.
+
+    PYTHONPATH=plugins python benchmarks/bench_pipeline.py --sizes 1000 10000 [--mix txt|html|json|mixed] [--airflow]
+    PYTHONPATH=plugins python benchmarks/bench_pipeline.py --profile strip --sizes 1000   # cProfile of one stage
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime
+from html import escape
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "plugins"))
+SHARED = Path(os.environ.get("KHABAR_SHARED_DIR") or PROJECT.parent / "shared")
+SERVER = os.environ.get("KHABAR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+DAY = date(2022, 1, 25)
+DATELINE = "سه شنبه 5 بهمن 1400 - {h:02d}:{m:02d}"
+TXT_FURNITURE_TOP = ["اشتراک گذاری", "چاپ"]
+TXT_FURNITURE_END = ["انتهای پیام/", "برچسب ها", "اخبار مرتبط", "ارسال نظرات", "پربیننده ترین خبرها"]
+STAGES = ("ingest", "strip", "normalize", "date_tag", "dedup", "load")
+
+
+def with_db(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+def corpus_records() -> list[dict]:
+    """Corpus records with a title and paragraphs. Left out: titles that open with a lead prefix
+    («روزنامه های اسپانیا؛ ...»): the strip step records two removals for that first line of a .txt (the
+    prefix, then the rest as the title), which breaks staging.stripped_lines' primary key (a known bug of
+    the strip stage, reported; not fixed here)."""
+    from khabar.strip import Stripper, fold_line
+
+    stripper = Stripper()
+    out = []
+    for path in sorted((SHARED / "corpus").glob("*/*.json")):
+        for rec in json.loads(path.read_text(encoding="utf-8")):
+            paras = [p for p in rec.get("paragraphs") or [] if isinstance(p, str) and p.strip()]
+            if rec.get("title") and paras and stripper._prefix(fold_line(rec["title"])) is None:
+                out.append({"title": rec["title"], "abstract": rec.get("abstract") or "", "paragraphs": paras})
+    return out
+
+
+def documents(n: int, records: list[dict], rng: random.Random) -> list[dict]:
+    """N documents: corpus records, then paragraph mixes; ~5% near-duplicates, ~2% exact copies."""
+    docs: list[dict] = []
+    for i in range(n):
+        roll = rng.random()
+        if docs and roll < 0.02:
+            docs.append(dict(docs[rng.randrange(len(docs))], copy=True))
+            continue
+        if docs and roll < 0.07:
+            src = docs[rng.randrange(len(docs))]
+            paras = list(src["paragraphs"])
+            if len(paras) > 2:
+                paras.pop(rng.randrange(1, len(paras)))
+            paras[0] = "به گزارش خبرنگار ما، " + paras[0]
+            docs.append({"title": src["title"] + " (بازنشر)", "abstract": src["abstract"], "paragraphs": paras})
+            continue
+        rec = records[i % len(records)]
+        if i < len(records):
+            paras = list(rec["paragraphs"])
+        else:  # past the corpus: mix paragraphs of three records so each body is new text
+            others = [records[rng.randrange(len(records))] for _ in range(2)]
+            paras = rec["paragraphs"][:2] + [p for o in others for p in o["paragraphs"][:2]]
+        docs.append({"title": rec["title"], "abstract": rec["abstract"], "paragraphs": paras})
+    return docs
+
+
+def render_txt(doc: dict, rng: random.Random) -> str:
+    lines = [doc["title"], DATELINE.format(h=rng.randrange(24), m=rng.randrange(60)), *TXT_FURNITURE_TOP]
+    if doc["abstract"]:
+        lines.append(doc["abstract"])
+    lines += doc["paragraphs"] + TXT_FURNITURE_END[:2] + [f"کد خبر {rng.randrange(10**6)}"] + TXT_FURNITURE_END[2:]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(doc: dict, rng: random.Random) -> str:
+    paras = "".join(f"<p>{escape(p)}</p>" for p in doc["paragraphs"])
+    return (
+        "<!DOCTYPE html><html lang='fa' dir='rtl'><head><meta charset='utf-8'>"
+        f"<title>{escape(doc['title'])} - خبرگزاری نمونه</title>"
+        f"<meta property='og:title' content='{escape(doc['title'], quote=True)}'>"
+        f"<meta property='article:published_time' content='2022-01-25T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00+03:30'>"
+        "<style>body{font-family:Tahoma}</style><script>var ga=1;</script></head><body>"
+        "<header><a href='/'>صفحه اصلی</a> | <a href='/s'>سیاسی</a> | <a href='/e'>اقتصادی</a></header>"
+        "<nav><ul><li>ورزشی</li><li>فرهنگی</li><li>بین الملل</li></ul></nav>"
+        f"<article><h1>{escape(doc['title'])}</h1><div class='date'>{DATELINE.format(h=10, m=30)}</div>"
+        f"<p class='lead'>{escape(doc['abstract'])}</p><div itemprop='articleBody'>{paras}</div>"
+        "<div class='tags'>برچسب ها: اقتصاد، تهران</div><div class='tools'>اشتراک گذاری | چاپ</div></article>"
+        "<aside><h3>پربیننده ترین خبرها</h3><ul><li>خبر اول</li><li>خبر دوم</li></ul></aside>"
+        "<footer>کلیه حقوق این سایت محفوظ است.</footer><script>track();</script></body></html>"
+    )
+
+
+def write_landing(root: Path, n: int, mix: str, seed: int = 8) -> dict[str, int]:
+    rng = random.Random(seed)
+    docs = documents(n, corpus_records(), rng)
+    part = root / DAY.isoformat()
+    part.mkdir(parents=True, exist_ok=True)
+    kinds = {"txt": ["txt"], "html": ["html"], "json": ["json"], "mixed": ["txt", "txt", "html", "json"]}[mix]
+    counts = {"txt": 0, "html": 0, "json": 0}
+    batch: list[dict] = []
+    copies: dict[int, str] = {}
+
+    def flush():
+        if batch:
+            (part / f"crawl_{counts['json']:06d}.json").write_text(json.dumps(batch, ensure_ascii=False), encoding="utf-8")
+            batch.clear()
+
+    for i, doc in enumerate(docs):
+        kind = rng.choice(kinds)
+        counts[kind] += 1
+        if kind == "json":
+            batch.append({"title": doc["title"], "abstract": doc["abstract"], "paragraphs": doc["paragraphs"],
+                          "date": f"1400/11/05 {rng.randrange(24):02d}:{rng.randrange(60):02d}"})
+            if len(batch) == 50:
+                flush()
+            continue
+        if doc.get("copy") and id(doc) in copies:
+            text = copies[id(doc)]
+        else:
+            text = render_txt(doc, rng) if kind == "txt" else render_html(doc, rng)
+            copies[id(doc)] = text
+        sub = part / f"s{i % 20:02d}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"doc_{i:06d}.{kind}").write_text(text, encoding="utf-8")
+    flush()
+    return counts
+
+
+class DbClock:
+    """Wall time spent inside psycopg2 calls (execute, executemany, fetch*), by patching its cursor."""
+
+    total = 0.0
+
+    @classmethod
+    def install(cls) -> None:
+        import psycopg2
+        import psycopg2.extensions
+
+        def timed(method):
+            def wrapper(self, *a, **k):
+                t = time.perf_counter()
+                try:
+                    return method(self, *a, **k)
+                finally:
+                    cls.total += time.perf_counter() - t
+            return wrapper
+
+        class TimedCursor(psycopg2.extensions.cursor):
+            execute = timed(psycopg2.extensions.cursor.execute)
+            executemany = timed(psycopg2.extensions.cursor.executemany)
+            fetchall = timed(psycopg2.extensions.cursor.fetchall)
+            fetchone = timed(psycopg2.extensions.cursor.fetchone)
+            fetchmany = timed(psycopg2.extensions.cursor.fetchmany)
+
+        connect = psycopg2.connect
+
+        def connect_timed(*a, **k):
+            k.setdefault("cursor_factory", TimedCursor)
+            return connect(*a, **k)
+
+        psycopg2.connect = connect_timed
+
+
+def one_size(n: int, mix: str, profile: str | None) -> dict:
+    """Child process: build the landing zone, run every stage and gate, return the timings."""
+    import psycopg2
+
+    from khabar.pipeline import Run, run_gate, run_stage
+
+    tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_"))
+    name = f"khabar_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(SERVER)
+    admin.autocommit = True
+    admin.cursor().execute(f'create database "{name}"')
+    dsn = with_db(SERVER, name)
+    try:
+        t = time.perf_counter()
+        formats = write_landing(tmp / "landing", n, mix)
+        generate_s = time.perf_counter() - t
+        DbClock.install()
+        run = Run(DAY, tmp / "landing", quarantine_dir=tmp / "quarantine")
+        rows = []
+        for stage in STAGES:
+            db0, t0 = DbClock.total, time.perf_counter()
+            if profile == stage:
+                import cProfile
+                import pstats
+
+                prof = cProfile.Profile()
+                result = prof.runcall(run_stage, dsn, stage, run)
+                pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+            else:
+                result = run_stage(dsn, stage, run)
+            stage_s, stage_db = time.perf_counter() - t0, DbClock.total - db0
+            t1 = time.perf_counter()
+            run_gate(dsn, stage, run)
+            gate_s = time.perf_counter() - t1
+            rows.append({"stage": stage, "seconds": stage_s, "db_seconds": stage_db, "gate_seconds": gate_s,
+                         "result": {k: v for k, v in result.items() if isinstance(v, int)}})
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs")
+            seen, articles, dups, quarantined = cur.fetchone()
+        return {"n": n, "mix": mix, "formats": formats, "generate_s": generate_s, "stages": rows,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "runs_row": {"seen": seen, "articles": articles, "duplicates": dups, "quarantined": quarantined}}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        admin.cursor().execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
+        admin.cursor().execute(f'drop database if exists "{name}"')
+        admin.close()
+
+
+def airflow_run(n: int, mix: str) -> dict:
+    """``airflow dags test news_ingest`` on the same kind of landing zone; its wall time, start-up included."""
+    import psycopg2
+
+    tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_af_"))
+    name = f"khabar_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(SERVER)
+    admin.autocommit = True
+    admin.cursor().execute(f'create database "{name}"')
+    try:
+        write_landing(tmp / "landing", n, mix)
+        env = os.environ | {
+            "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_NEWS_WAREHOUSE": with_db(SERVER, name), "NEWS_LANDING_DIR": str(tmp / "landing"),
+            "NEWS_QUARANTINE_DIR": str(tmp / "quarantine"), "GX_ANALYTICS_ENABLED": "false",
+            "PYTHONPATH": os.pathsep.join([str(PROJECT / "plugins"), str(PROJECT / "dags")]),
+        }
+        airflow = [sys.executable, "-m", "airflow"]
+        t = time.perf_counter()
+        subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+        migrate_s = time.perf_counter() - t
+        t = time.perf_counter()
+        out = subprocess.run([*airflow, "dags", "test", "news_ingest", DAY.isoformat()], env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        ok = out.returncode == 0 and "state=success" in out.stdout + out.stderr
+        return {"airflow_seconds": wall, "migrate_seconds": migrate_s, "success": ok}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        admin.cursor().execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
+        admin.cursor().execute(f'drop database if exists "{name}"')
+        admin.close()
+
+
+def report(res: dict) -> None:
+    n, stages = res["n"], res["stages"]
+    work = sum(r["seconds"] - r["db_seconds"] for r in stages)
+    db = sum(r["db_seconds"] for r in stages)
+    gates = sum(r["gate_seconds"] for r in stages)
+    total = work + db + gates
+    print(f"\n== {n} documents, mix {res['mix']} {res['formats']} (landing written in {res['generate_s']:.1f}s)")
+    print(f"   warehouse: {res['runs_row']}")
+    print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'gate s':>8}")
+    for r in stages:
+        print(f"   {r['stage']:<10}{r['seconds']:>9.2f}{n / r['seconds']:>9.0f}{r['db_seconds']:>8.2f}{r['gate_seconds']:>8.2f}")
+    print(f"   end to end {total:.1f}s = {n / total:.0f} docs/s; stages' own work {work:.1f}s, in psycopg2 {db:.1f}s,"
+          f" gates {gates:.1f}s; outside the stages' own work {(db + gates) / total:.0%}; peak RSS {res['peak_rss_mb']:.0f} MB")
+    if "airflow" in res:
+        af = res["airflow"]
+        print(f"   airflow dags test: {af['airflow_seconds']:.1f}s (success={af['success']}), vs {total:.1f}s in-process:"
+              f" Airflow adds {af['airflow_seconds'] - total:.1f}s (start-up included; db migrate {af['migrate_seconds']:.1f}s not)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--mix", choices=["txt", "html", "json", "mixed"], default="mixed")
+    ap.add_argument("--airflow", action="store_true", help="also time `airflow dags test` on the same landing zone")
+    ap.add_argument("--profile", choices=STAGES, help="cProfile this stage (to stderr)")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if not (SHARED / "corpus").is_dir():
+        print(f"{SHARED / 'corpus'} is absent (KHABAR_SHARED_DIR points at ../shared)", file=sys.stderr)
+        return 2
+    if args.one:
+        print(json.dumps(one_size(args.one, args.mix, args.profile)))
+        return 0
+    print(f"{datetime.now():%Y-%m-%d %H:%M} bench_pipeline, {os.cpu_count()} CPUs, server {SERVER.rsplit('@', 1)[-1]}")
+    for n in args.sizes:
+        cmd = [sys.executable, __file__, "--one", str(n), "--mix", args.mix]
+        if args.profile:
+            cmd += ["--profile", args.profile]
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        if args.airflow:
+            res["airflow"] = airflow_run(n, args.mix)
+        report(res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
