@@ -99,3 +99,12 @@ def test_html_keeps_the_article_and_every_zwnj():
 
 def test_fold_line_unifies_letters_and_spaces():
     assert fold_line(" انتهاي‌پيام  /") == "انتهای پیام /"
+
+
+def test_a_line_can_lose_a_prefix_and_then_the_rest_each_recorded_once(stripper):
+    # «روزنامه‌های اسپانیا؛» reads as a lead prefix; what follows it is the headline: two removals on line 0
+    doc = _strip(stripper, "روزنامه‌های اسپانیا؛ رئال در صدر جدول\nمتن خبر این است که بازی با تساوی تمام شد.")
+    removals = [(s.line_no, s.rule) for s in doc.stripped]
+    assert (0, "lead_prefix") in removals and (0, "title") in removals
+    assert len(removals) == len(set(removals))  # the warehouse keys a removal by (line, rule)
+    assert doc.stripped_text == "متن خبر این است که بازی با تساوی تمام شد."
