@@ -79,3 +79,19 @@ bench-pipeline: venv
 	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 1000 10000
 
 bench: bench-pipeline
+
+# The Airflow UI on http://127.0.0.1:$(AIRFLOW_PORT) (api-server, scheduler, DAG processor, triggerer), every
+# visitor an admin (SimpleAuthManager, local use only). Metadata in $(AIRFLOW_HOME); Ctrl-C stops it.
+AIRFLOW_PORT ?= 8080
+.PHONY: airflow screenshot-grid
+airflow: venv airflow-db
+	PATH=$(abspath $(VENV))/bin:$$PATH AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	  AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
+	  AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	  $(AIRFLOW) standalone
+
+# With `make airflow` running: backfill the sample days through the REST API, then screenshot the grid.
+screenshot-grid: venv
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  (echo "installing chromium (apt-get)"; $$(command -v sudo) apt-get update && $$(command -v sudo) apt-get install -y chromium)
+	$(PY) scripts/screenshot_grid.py --url http://127.0.0.1:$(AIRFLOW_PORT) --backfill 2022-01-25 2022-01-26 --out docs/backfill_grid.png
