@@ -21,6 +21,9 @@ Each gate runs a Great Expectations suite on what its stage wrote for the run, s
 Two runs of the same day never interleave: `max_active_runs=1`, and every task takes a PostgreSQL
 advisory lock keyed by the day (a second holder fails with `RunLocked`, naming the holder).
 
+When the load's gate passes, the run publishes the asset `news_warehouse` (its event's extra names
+the day); `news_reporting` is scheduled on it and refreshes the reporting views.
+
 Configuration: landing root from `NEWS_LANDING_DIR` or the Variable `news_landing_dir`; warehouse
 from the connection `news_warehouse`, else the embedded PostgreSQL under the project.
 """
@@ -28,11 +31,13 @@ from the connection `news_warehouse`, else the embedded PostgreSQL under the pro
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 WAREHOUSE_CONN_ID = "news_warehouse"
 LANDING_VARIABLE = "news_landing_dir"
 TEHRAN = "Asia/Tehran"
+# The warehouse as an Airflow asset: news_reporting is scheduled on it (same name and uri there).
+WAREHOUSE_ASSET = Asset(name="news_warehouse", uri="khabar://news_warehouse/reporting", group="warehouse")
 
 
 def _warehouse_dsn() -> str:
@@ -135,9 +140,11 @@ def news_ingest():
     def load_warehouse(**context) -> dict:
         return _stage("load", **context)
 
-    @task
+    @task(outlets=[WAREHOUSE_ASSET])
     def validate_load(**context) -> dict:
-        return _gate("load", **context)
+        result = _gate("load", **context)  # raises on failure: no asset event for a bad load
+        context["outlet_events"][WAREHOUSE_ASSET].extra = {"run_id": _run(context).run_id}
+        return result
 
     (
         ingest_files()

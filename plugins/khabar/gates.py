@@ -280,6 +280,54 @@ def _load(gxe, day: date) -> GateSpec:
     )
 
 
+def _reporting(gxe, day: date) -> GateSpec:
+    # The reporting views (khabar.reporting) against the tables they summarise: a view that lost or
+    # double-counted rows (a calendar gap, a join fanning out) fails here, after the refresh.
+    def mismatch(view_total: str, table_total: str) -> str:
+        return f"select v, t from (select ({view_total}) as v, ({table_total}) as t) x where v is distinct from t"
+
+    return GateSpec(
+        "select * from reporting.daily_volume",
+        [
+            gxe.ExpectColumnValuesToNotBeNull(column="jalali_year"),
+            gxe.ExpectColumnValuesToNotBeNull(column="jalali_month_name"),
+            gxe.ExpectColumnValuesToBeBetween(column="articles", min_value=1),
+            gxe.UnexpectedRowsExpectation(
+                description="daily_volume counts every dated article once",
+                unexpected_rows_query=mismatch(
+                    "select coalesce(sum(articles), 0) from {batch}",
+                    "select count(*) from reporting.articles where published_at is not null",
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="story_spread has every story once, with all their articles",
+                unexpected_rows_query=mismatch(
+                    "select count(*) || '/' || coalesce(sum(article_count), 0) from reporting.story_spread",
+                    "select (select count(*) from reporting.stories) || '/' || (select count(*) from reporting.articles)",
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="duplicate_rate covers every article and exact copy; rates in [0, 1]",
+                unexpected_rows_query=(
+                    mismatch(
+                        "select coalesce(sum(documents), 0) from reporting.duplicate_rate",
+                        "select (select count(*) from reporting.articles) + (select count(*) from reporting.duplicates d"
+                        " join reporting.articles a on a.article_id = d.duplicate_of)",
+                    )
+                    + " union all select duplicate_rate, 0 from reporting.duplicate_rate where duplicate_rate not between 0 and 1"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="run_quality has one row per loaded run; date coverage in [0, 1]",
+                unexpected_rows_query=(
+                    mismatch("select count(*) from reporting.run_quality", "select count(*) from reporting.runs")
+                    + " union all select date_coverage, 0 from reporting.run_quality where date_coverage not between 0 and 1"
+                ),
+            ),
+        ],
+    )
+
+
 SUITES: dict[str, Callable[[object, date], GateSpec]] = {
     "ingest": _ingest,
     "strip": _strip,
@@ -287,6 +335,7 @@ SUITES: dict[str, Callable[[object, date], GateSpec]] = {
     "date_tag": _date_tag,
     "dedup": _dedup,
     "load": _load,
+    "reporting": _reporting,
 }
 
 
