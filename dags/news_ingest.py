@@ -24,6 +24,9 @@ advisory lock keyed by the day (a second holder fails with `RunLocked`, naming t
 When the load's gate passes, the run publishes the asset `news_warehouse` (its event's extra names
 the day); `news_reporting` is scheduled on it and refreshes the reporting views.
 
+Lineage: with an OpenLineage transport configured (e.g. `AIRFLOW__OPENLINEAGE__TRANSPORT`), every task
+emits OpenLineage events naming the warehouse tables it reads and writes; off by default.
+
 Configuration: landing root from `NEWS_LANDING_DIR` or the Variable `news_landing_dir`; warehouse
 from the connection `news_warehouse`, else the embedded PostgreSQL under the project.
 """
@@ -52,6 +55,25 @@ def _warehouse_dsn() -> str:
         return embedded_dsn()
 
 
+def _declare_lineage(context, step: str, dsn: str) -> None:
+    """Name the warehouse tables this task reads and writes as its OpenLineage inputs and outputs,
+    when a transport is configured (the provider's listener reads them when the task ends)."""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:  # provider not installed: no lineage
+        return
+    if is_disabled():
+        return
+    from openlineage.client.event_v2 import Dataset
+
+    from khabar.lineage import step_datasets
+
+    inputs, outputs = step_datasets(dsn, step)
+    task = context["task"]
+    task.inlets = [*task.inlets, *(Dataset(namespace=ns, name=name) for ns, name in inputs)]
+    task.outlets = [*task.outlets, *(Dataset(namespace=ns, name=name) for ns, name in outputs)]
+
+
 def _run(context) -> object:
     """The pipeline's view of this Airflow run: its day in Tehran and the landing root."""
     import os
@@ -70,7 +92,9 @@ def _run(context) -> object:
 def _stage(name: str, **context) -> dict:
     from khabar.pipeline import run_stage
 
-    return run_stage(_warehouse_dsn(), name, _run(context))  # under the day's lock
+    dsn = _warehouse_dsn()
+    _declare_lineage(context, name, dsn)
+    return run_stage(dsn, name, _run(context))  # under the day's lock
 
 
 def _gate(name: str, **context) -> dict:
@@ -79,8 +103,10 @@ def _gate(name: str, **context) -> dict:
     from khabar.gates import GateFailed
     from khabar.pipeline import run_gate
 
+    dsn = _warehouse_dsn()
+    _declare_lineage(context, f"validate_{name}", dsn)
     try:
-        return run_gate(_warehouse_dsn(), name, _run(context))
+        return run_gate(dsn, name, _run(context))
     except GateFailed as exc:  # bad data does not get better on retry
         raise AirflowFailException(str(exc)) from exc
 

@@ -14,6 +14,9 @@ that finish close together are served by one refresh.
 | `refresh_views` | creates the views whose SQL file changed, refreshes the materialized ones (one transaction) |
 | `validate_reporting` | Great Expectations gate: the views agree with the tables they summarise; stored in `reporting.gate_results` (stage `reporting`) |
 
+Lineage: with an OpenLineage transport configured, both tasks name the tables they read and the views
+they write; off by default.
+
 Configuration: the warehouse connection `news_warehouse`, as for `news_ingest`.
 """
 
@@ -39,6 +42,25 @@ def _warehouse_dsn() -> str:
         return embedded_dsn()
 
 
+def _declare_lineage(context, step: str, dsn: str) -> None:
+    """Name the warehouse tables this task reads and writes as its OpenLineage inputs and outputs,
+    when a transport is configured (the provider's listener reads them when the task ends)."""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:  # provider not installed: no lineage
+        return
+    if is_disabled():
+        return
+    from openlineage.client.event_v2 import Dataset
+
+    from khabar.lineage import step_datasets
+
+    inputs, outputs = step_datasets(dsn, step)
+    task = context["task"]
+    task.inlets = [*task.inlets, *(Dataset(namespace=ns, name=name) for ns, name in inputs)]
+    task.outlets = [*task.outlets, *(Dataset(namespace=ns, name=name) for ns, name in outputs)]
+
+
 def _loaded_days(context) -> list[str]:
     """The days whose loads triggered this run (empty for a manual run)."""
     events = context.get("triggering_asset_events") or {}
@@ -57,10 +79,12 @@ def _loaded_days(context) -> list[str]:
 )
 def news_reporting():
     @task
-    def refresh_views() -> dict:
+    def refresh_views(**context) -> dict:
         from khabar.reporting import refresh_views as refresh
 
-        return refresh(_warehouse_dsn())
+        dsn = _warehouse_dsn()
+        _declare_lineage(context, "refresh_views", dsn)
+        return refresh(dsn)
 
     @task
     def validate_reporting(**context) -> dict:
@@ -70,6 +94,7 @@ def news_reporting():
         from khabar.reporting import reporting_run_id
 
         dsn = _warehouse_dsn()
+        _declare_lineage(context, "validate_reporting", dsn)
         run_id = reporting_run_id(dsn, _loaded_days(context))
         day = pendulum.instance(context["dag_run"].run_after).in_timezone("Asia/Tehran").date()
         try:

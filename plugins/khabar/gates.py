@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from khabar.warehouse import quote_literal, transaction
@@ -448,7 +448,7 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
         checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"news_{stage}", validation_definitions=[definition], actions=actions))
         # run_time: when it was checked (GX would read one from a run name that looks like a date,
         # and a re-check of the day would overwrite the first page)
-        outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(timezone.utc)))
+        outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)))
         (result,) = outcome.run_results.values()
     finally:
         # GX keeps two SQLAlchemy pools open (the datasource's and its execution engine's): in one

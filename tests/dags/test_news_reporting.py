@@ -138,3 +138,51 @@ def test_the_readme_queries_run(loaded):
     assert len(statements) >= 6
     for sql in statements:
         assert query(dsn, sql), sql
+
+
+LINEAGE_RUN = """
+from airflow.dag_processing.dagbag import DagBag
+dag = DagBag(dag_folder='dags').dags['news_reporting']
+print('STATE', dag.test().state)
+"""
+
+
+def _run_reporting_in_a_new_process(dsn, extra_env):
+    """The provider registers its listener when Airflow loads plugins, once per process: a lineage
+    setting has to be there when the process starts, as it is for a worker."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__OPENLINEAGE", "OPENLINEAGE"))}
+    env.update(AIRFLOW_CONN_NEWS_WAREHOUSE=dsn, **extra_env)
+    out = subprocess.run([sys.executable, "-c", LINEAGE_RUN], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert "STATE success" in out.stdout, out.stderr[-3000:]
+    return out
+
+
+def test_lineage_events_name_the_warehouse_tables(loaded, tmp_path):
+    import json
+    from urllib.parse import urlsplit
+
+    events_file = tmp_path / "lineage.jsonl"
+    transport = {"type": "file", "log_file_path": str(events_file), "append": True}
+    _run_reporting_in_a_new_process(loaded, {"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)})
+    events = [json.loads(line) for line in events_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    complete = {e["job"]["name"]: e for e in events if e.get("eventType") == "COMPLETE" and "job" in e}
+    refresh = complete["news_reporting.refresh_views"]
+    parts = urlsplit(loaded)
+    namespace, database = f"postgres://{parts.hostname}:{parts.port}", parts.path.lstrip("/")
+    inputs = {(d["namespace"], d["name"]) for d in refresh["inputs"]}
+    outputs = {(d["namespace"], d["name"]) for d in refresh["outputs"]}
+    assert (namespace, f"{database}.reporting.articles") in inputs
+    assert (namespace, f"{database}.reporting.daily_volume") in outputs
+    gate = complete["news_reporting.validate_reporting"]
+    assert {d["name"] for d in gate["outputs"]} == {f"{database}.reporting.gate_results"}
+    assert any(e.get("eventType") == "START" for e in events)
+
+
+def test_no_lineage_without_a_transport(loaded, tmp_path):
+    out = _run_reporting_in_a_new_process(loaded, {"OPENLINEAGE_EVENTS_PROBE": str(tmp_path)})
+    assert list(tmp_path.iterdir()) == []
+    assert '"eventType"' not in out.stdout + out.stderr
