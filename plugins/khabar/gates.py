@@ -392,6 +392,11 @@ def data_docs_dir() -> Path | None:
     return Path(value) if value else PROJECT_ROOT / ".gx" / "data_docs"
 
 
+def _index_limit() -> int:
+    """How many of the newest results the Data Docs index lists: env ``NEWS_DATA_DOCS_INDEX_LIMIT``."""
+    return int(os.environ.get("NEWS_DATA_DOCS_INDEX_LIMIT") or 60)
+
+
 def _context(docs: Path | None):
     """An ephemeral GX context (nothing of the warehouse connection is written to disk) whose
     validation results, when a docs folder is set, are kept as JSON under ``<docs>/_results`` and
@@ -413,7 +418,13 @@ def _context(docs: Path | None):
 
         config.stores["validation_results_store"] = {"class_name": "ValidationResultsStore", "store_backend": files(docs / "_results")}
         config.data_docs_sites = {
-            DATA_DOCS_SITE: {"class_name": "SiteBuilder", "store_backend": files(docs), "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+            DATA_DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "store_backend": files(docs),
+                # the index is rebuilt on every gate from the newest results only: its cost stays flat
+                # as the history grows (older pages stay on disk, unlisted)
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": _index_limit()},
+            }
         }
     return gx.get_context(mode="ephemeral", project_config=config)
 
