@@ -71,3 +71,8 @@ bench-normalize: venv
 bench-dedup: venv
 	$(PY) benchmarks/bench_dedup.py --sweep
 	$(PY) benchmarks/bench_dedup_scale.py --sizes 10000 100000
+
+# Data Docs: what rendering the site adds to a gate, and that it stays flat as results accumulate (127.0.0.1:5432).
+.PHONY: bench-data-docs
+bench-data-docs: venv
+	PYTHONPATH=plugins $(PY) benchmarks/bench_data_docs.py
