@@ -43,5 +43,5 @@ def test_every_task_has_its_tables():
 def test_the_reporting_views_are_those_the_sql_files_create():
     created = {name for vf in view_files() for name, _ in vf.objects}
     assert created == set(REPORTING_VIEWS)
-    inputs, outputs = step_datasets("postgresql://h/db", "refresh_views")
+    _, outputs = step_datasets("postgresql://h/db", "refresh_views")
     assert {n for _, n in outputs} == {f"db.{v}" for v in REPORTING_VIEWS}
