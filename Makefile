@@ -95,3 +95,8 @@ screenshot-grid: venv
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  (echo "installing chromium (apt-get)"; $$(command -v sudo) apt-get update && $$(command -v sudo) apt-get install -y chromium)
 	$(PY) scripts/screenshot_grid.py --url http://127.0.0.1:$(AIRFLOW_PORT) --backfill 2022-01-25 2022-01-26 --out docs/backfill_grid.png
+
+# Data Docs: what rendering the site adds to a gate, and that it stays flat as results accumulate (127.0.0.1:5432).
+.PHONY: bench-data-docs
+bench-data-docs: venv
+	PYTHONPATH=plugins $(PY) benchmarks/bench_data_docs.py

@@ -21,6 +21,12 @@ Each gate runs a Great Expectations suite on what its stage wrote for the run, s
 Two runs of the same day never interleave: `max_active_runs=1`, and every task takes a PostgreSQL
 advisory lock keyed by the day (a second holder fails with `RunLocked`, naming the holder).
 
+When the load's gate passes, the run publishes the asset `news_warehouse` (its event's extra names
+the day); `news_reporting` is scheduled on it and refreshes the reporting views.
+
+Lineage: with an OpenLineage transport configured (e.g. `AIRFLOW__OPENLINEAGE__TRANSPORT`), every task
+emits OpenLineage events naming the warehouse tables it reads and writes; off by default.
+
 Configuration: landing root from `NEWS_LANDING_DIR` or the Variable `news_landing_dir`; warehouse
 from the connection `news_warehouse`, else the embedded PostgreSQL under the project.
 """
@@ -28,11 +34,13 @@ from the connection `news_warehouse`, else the embedded PostgreSQL under the pro
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 WAREHOUSE_CONN_ID = "news_warehouse"
 LANDING_VARIABLE = "news_landing_dir"
 TEHRAN = "Asia/Tehran"
+# The warehouse as an Airflow asset: news_reporting is scheduled on it (same name and uri there).
+WAREHOUSE_ASSET = Asset(name="news_warehouse", uri="khabar://news_warehouse/reporting", group="warehouse")
 
 
 def _warehouse_dsn() -> str:
@@ -45,6 +53,25 @@ def _warehouse_dsn() -> str:
         return BaseHook.get_connection(WAREHOUSE_CONN_ID).get_uri()
     except AirflowNotFoundException:
         return embedded_dsn()
+
+
+def _declare_lineage(context, step: str, dsn: str) -> None:
+    """Name the warehouse tables this task reads and writes as its OpenLineage inputs and outputs,
+    when a transport is configured (the provider's listener reads them when the task ends)."""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:  # provider not installed: no lineage
+        return
+    if is_disabled():
+        return
+    from openlineage.client.event_v2 import Dataset
+
+    from khabar.lineage import step_datasets
+
+    inputs, outputs = step_datasets(dsn, step)
+    task = context["task"]
+    task.inlets = [*task.inlets, *(Dataset(namespace=ns, name=name) for ns, name in inputs)]
+    task.outlets = [*task.outlets, *(Dataset(namespace=ns, name=name) for ns, name in outputs)]
 
 
 def _run(context) -> object:
@@ -65,7 +92,9 @@ def _run(context) -> object:
 def _stage(name: str, **context) -> dict:
     from khabar.pipeline import run_stage
 
-    return run_stage(_warehouse_dsn(), name, _run(context))  # under the day's lock
+    dsn = _warehouse_dsn()
+    _declare_lineage(context, name, dsn)
+    return run_stage(dsn, name, _run(context))  # under the day's lock
 
 
 def _gate(name: str, **context) -> dict:
@@ -74,8 +103,10 @@ def _gate(name: str, **context) -> dict:
     from khabar.gates import GateFailed
     from khabar.pipeline import run_gate
 
+    dsn = _warehouse_dsn()
+    _declare_lineage(context, f"validate_{name}", dsn)
     try:
-        return run_gate(_warehouse_dsn(), name, _run(context))
+        return run_gate(dsn, name, _run(context))
     except GateFailed as exc:  # bad data does not get better on retry
         raise AirflowFailException(str(exc)) from exc
 
@@ -135,9 +166,11 @@ def news_ingest():
     def load_warehouse(**context) -> dict:
         return _stage("load", **context)
 
-    @task
+    @task(outlets=[WAREHOUSE_ASSET])
     def validate_load(**context) -> dict:
-        return _gate("load", **context)
+        result = _gate("load", **context)  # raises on failure: no asset event for a bad load
+        context["outlet_events"][WAREHOUSE_ASSET].extra = {"run_id": _run(context).run_id}
+        return result
 
     (
         ingest_files()

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,8 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PROJECT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# Gates render Data Docs; the tests' thousands of results go to a scratch folder, not .gx/ of the project.
+os.environ.setdefault("NEWS_DATA_DOCS_DIR", tempfile.mkdtemp(prefix="khabar_data_docs_"))
 
 # pgserver logs from an atexit hook, after pytest has closed its capture streams: keep it quiet.
 logging.getLogger("pgserver").addHandler(logging.NullHandler())

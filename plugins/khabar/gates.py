@@ -9,9 +9,11 @@ query that selects the run's rows and the expectations those rows must meet.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 from khabar.warehouse import quote_literal, transaction
 
@@ -21,6 +23,9 @@ _STRIP_FOLDED = (
     "regexp_replace(regexp_replace(translate(stripped_text, 'يكىة\u200cـ\u200f\u200e', 'یکیه '), '[ \\t]+', ' ', 'g'),"
     " ' ?\\n ?', E'\\n', 'g')"
 )
+
+
+DATA_DOCS_SITE = "khabar"
 
 
 class GateFailed(Exception):
@@ -280,6 +285,54 @@ def _load(gxe, day: date) -> GateSpec:
     )
 
 
+def _reporting(gxe, day: date) -> GateSpec:
+    # The reporting views (khabar.reporting) against the tables they summarise: a view that lost or
+    # double-counted rows (a calendar gap, a join fanning out) fails here, after the refresh.
+    def mismatch(view_total: str, table_total: str) -> str:
+        return f"select v, t from (select ({view_total}) as v, ({table_total}) as t) x where v is distinct from t"
+
+    return GateSpec(
+        "select * from reporting.daily_volume",
+        [
+            gxe.ExpectColumnValuesToNotBeNull(column="jalali_year"),
+            gxe.ExpectColumnValuesToNotBeNull(column="jalali_month_name"),
+            gxe.ExpectColumnValuesToBeBetween(column="articles", min_value=1),
+            gxe.UnexpectedRowsExpectation(
+                description="daily_volume counts every dated article once",
+                unexpected_rows_query=mismatch(
+                    "select coalesce(sum(articles), 0) from {batch}",
+                    "select count(*) from reporting.articles where published_at is not null",
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="story_spread has every story once, with all their articles",
+                unexpected_rows_query=mismatch(
+                    "select count(*) || '/' || coalesce(sum(article_count), 0) from reporting.story_spread",
+                    "select (select count(*) from reporting.stories) || '/' || (select count(*) from reporting.articles)",
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="duplicate_rate covers every article and exact copy; rates in [0, 1]",
+                unexpected_rows_query=(
+                    mismatch(
+                        "select coalesce(sum(documents), 0) from reporting.duplicate_rate",
+                        "select (select count(*) from reporting.articles) + (select count(*) from reporting.duplicates d"
+                        " join reporting.articles a on a.article_id = d.duplicate_of)",
+                    )
+                    + " union all select duplicate_rate, 0 from reporting.duplicate_rate where duplicate_rate not between 0 and 1"
+                ),
+            ),
+            gxe.UnexpectedRowsExpectation(
+                description="run_quality has one row per loaded run; date coverage in [0, 1]",
+                unexpected_rows_query=(
+                    mismatch("select count(*) from reporting.run_quality", "select count(*) from reporting.runs")
+                    + " union all select date_coverage, 0 from reporting.run_quality where date_coverage not between 0 and 1"
+                ),
+            ),
+        ],
+    )
+
+
 SUITES: dict[str, Callable[[object, date], GateSpec]] = {
     "ingest": _ingest,
     "strip": _strip,
@@ -287,6 +340,7 @@ SUITES: dict[str, Callable[[object, date], GateSpec]] = {
     "date_tag": _date_tag,
     "dedup": _dedup,
     "load": _load,
+    "reporting": _reporting,
 }
 
 
@@ -327,29 +381,86 @@ def _compact(result) -> list[dict]:
     return out
 
 
+def data_docs_dir() -> Path | None:
+    """Where the Data Docs site is written (``index.html`` at its top): env ``NEWS_DATA_DOCS_DIR``,
+    else ``.gx/data_docs/`` under the project; ``off`` turns the site off."""
+    from khabar.paths import PROJECT_ROOT
+
+    value = os.environ.get("NEWS_DATA_DOCS_DIR", "").strip()
+    if value.lower() == "off":
+        return None
+    return Path(value) if value else PROJECT_ROOT / ".gx" / "data_docs"
+
+
+def _index_limit() -> int:
+    """How many of the newest results the Data Docs index lists: env ``NEWS_DATA_DOCS_INDEX_LIMIT``."""
+    return int(os.environ.get("NEWS_DATA_DOCS_INDEX_LIMIT") or 60)
+
+
+def _context(docs: Path | None):
+    """An ephemeral GX context (nothing of the warehouse connection is written to disk) whose
+    validation results, when a docs folder is set, are kept as JSON under ``<docs>/_results`` and
+    rendered to a local Data Docs site in ``<docs>``; the site's index lists every stored result."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    if docs is not None:
+        def files(base: Path) -> dict:
+            return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(base)}
+
+        config.stores["validation_results_store"] = {"class_name": "ValidationResultsStore", "store_backend": files(docs / "_results")}
+        config.data_docs_sites = {
+            DATA_DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "store_backend": files(docs),
+                # the index is rebuilt on every gate from the newest results only: its cost stays flat
+                # as the history grows (older pages stay on disk, unlisted)
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": _index_limit()},
+            }
+        }
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
 def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id: str | None = None) -> dict:
-    """Run the stage's suite on the run's rows, store the result, raise ``GateFailed`` on failure."""
+    """Run the stage's suite on the run's rows, store the result, raise ``GateFailed`` on failure.
+    The result is also rendered to the Data Docs site (``data_docs_dir()``), page
+    ``validations/news_<stage>/<run_id>/<time>/warehouse-<stage>_rows.html``."""
     import logging
 
     import great_expectations as gx
     import great_expectations.expectations as gxe
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.core.run_identifier import RunIdentifier
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     spec = SUITES[stage](gxe, day)
     query = spec.query % {"run_id": quote_literal(run_id)}
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    docs = data_docs_dir()
+    context = _context(docs)
     source = context.data_sources.add_sql(name="warehouse", connection_string=_sqlalchemy_url(dsn))
     try:
         asset = source.add_query_asset(name=f"{stage}_rows", query=query)
-        batch = asset.add_batch_definition_whole_table("run").get_batch()
+        batch_definition = asset.add_batch_definition_whole_table("run")
         suite = gx.ExpectationSuite(name=f"news_{stage}")
         for expectation in spec.expectations:
             if isinstance(expectation, gxe.UnexpectedRowsExpectation):
                 expectation.unexpected_rows_query = expectation.unexpected_rows_query.replace("%(run_id)s", quote_literal(run_id))
             suite.add_expectation(expectation)
-        result = batch.validate(suite)
+        suite = context.suites.add(suite)
+        definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"news_{stage}", data=batch_definition, suite=suite))
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DATA_DOCS_SITE])] if docs else []
+        checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"news_{stage}", validation_definitions=[definition], actions=actions))
+        # run_time: when it was checked (GX would read one from a run name that looks like a date,
+        # and a re-check of the day would overwrite the first page)
+        outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)))
+        (result,) = outcome.run_results.values()
     finally:
         # GX keeps two SQLAlchemy pools open (the datasource's and its execution engine's): in one
         # process running many gates (run_day, the soak, `khabar.cli reprocess`) the idle

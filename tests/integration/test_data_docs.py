@@ -1,0 +1,79 @@
+"""Every gate's result renders to the Data Docs site: a page per suite and run, listed in index.html,
+failures shown as failures; ``NEWS_DATA_DOCS_DIR=off`` writes nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from khabar.gates import GateFailed, validate_stage
+from khabar.pipeline import Run, run_stage
+
+pytestmark = pytest.mark.integration
+DAY = date(2022, 1, 25)
+TEXT = (
+    "به گزارش خبرگزاری مهر، مانور زلزله در مدارس منطقه ۱۲ تهران با حضور دانش‌آموزان برگزار شد.\n"
+    "مدیر آموزش و پرورش منطقه گفت این مانور هر سال در آغاز بهمن ماه برگزار می‌شود."
+)
+
+
+@pytest.fixture(scope="module")
+def ingested(fresh_db, tmp_path_factory):
+    landing = tmp_path_factory.mktemp("landing")
+    (landing / DAY.isoformat()).mkdir()
+    (landing / DAY.isoformat() / "manover.txt").write_text(TEXT, encoding="utf-8")
+    (landing / DAY.isoformat() / "empty.txt").write_bytes(b"")  # quarantined: the gate still passes
+    run = Run(day=DAY, landing_root=landing, quarantine_dir=tmp_path_factory.mktemp("q"))
+    run_stage(fresh_db, "ingest", run)
+    return fresh_db
+
+
+def pages(docs, stage):
+    return sorted((docs / "validations" / f"news_{stage}" / DAY.isoformat()).glob("*/warehouse-*.html"))
+
+
+def test_a_gate_renders_its_page_and_the_index_lists_it(ingested, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWS_DATA_DOCS_DIR", str(tmp_path))
+    assert validate_stage(ingested, "ingest", DAY.isoformat(), DAY)["success"]
+    (page,) = pages(tmp_path, "ingest")
+    assert page.name == "warehouse-ingest_rows.html"
+    html = page.read_text(encoding="utf-8")
+    assert "every discovered file became documents or a quarantine row" in html  # the suite's own expectations
+    assert "source_path" in html
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert page.relative_to(tmp_path).as_posix() in index
+
+    # a second check of the day adds a page; the index lists both
+    validate_stage(ingested, "ingest", DAY.isoformat(), DAY)
+    both = pages(tmp_path, "ingest")
+    assert len(both) == 2
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert all(p.relative_to(tmp_path).as_posix() in index for p in both)
+
+
+def test_a_failed_gate_is_rendered_as_failed(ingested, tmp_path, monkeypatch):
+    import khabar.gates as gates
+
+    original = gates.SUITES["ingest"]
+
+    def broken(gxe, day):
+        spec = original(gxe, day)
+        spec.expectations.append(gxe.ExpectTableRowCountToEqual(value=1000))  # deliberately impossible
+        return spec
+
+    monkeypatch.setitem(gates.SUITES, "ingest", broken)
+    monkeypatch.setenv("NEWS_DATA_DOCS_DIR", str(tmp_path))
+    with pytest.raises(GateFailed):
+        validate_stage(ingested, "ingest", DAY.isoformat(), DAY)
+    (page,) = pages(tmp_path, "ingest")
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "'_validation_success_text': 'Failed'" in index
+    assert "1000" in page.read_text(encoding="utf-8")
+
+
+def test_off_writes_nothing(ingested, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWS_DATA_DOCS_DIR", "off")
+    monkeypatch.chdir(tmp_path)
+    assert validate_stage(ingested, "ingest", DAY.isoformat(), DAY)["success"]
+    assert list(tmp_path.iterdir()) == []
