@@ -24,21 +24,9 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from news_common import warehouse_dsn
 
-WAREHOUSE_CONN_ID = "news_warehouse"
 STAGES = ["strip", "normalize", "date_tag", "dedup"]
-
-
-def _warehouse_dsn() -> str:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from khabar.warehouse import embedded_dsn
-
-    try:
-        return BaseHook.get_connection(WAREHOUSE_CONN_ID).get_uri()
-    except AirflowNotFoundException:
-        return embedded_dsn()
 
 
 @dag(
@@ -72,7 +60,7 @@ def news_reprocess():
             check_stages(params["stages"])
         except ValueError as exc:  # a wrong choice does not get better on retry
             raise AirflowFailException(str(exc)) from exc
-        dsn = _warehouse_dsn()
+        dsn = warehouse_dsn()
         apply_migrations(dsn)
         days = loaded_days(dsn, date.fromisoformat(params["from_day"]), date.fromisoformat(params["to_day"]))
         return [d.isoformat() for d in days]
@@ -90,7 +78,7 @@ def news_reprocess():
 
         run = Run(date.fromisoformat(day), NO_LANDING, airflow_run_id=context["run_id"])
         try:
-            return run_reprocess(_warehouse_dsn(), run, context["run_id"], context["params"]["stages"])
+            return run_reprocess(warehouse_dsn(), run, context["run_id"], context["params"]["stages"])
         except GateFailed as exc:  # bad data does not get better on retry
             raise AirflowFailException(str(exc)) from exc
 
