@@ -5,14 +5,17 @@ Re-processes days already in the warehouse when the rules change (furniture lexi
 dedup thresholds, normalizer settings), **without reading the landing zone**, and reports what changed.
 
 Trigger it by hand with the parameters `from_day` and `to_day` (Asia/Tehran days, `YYYY-MM-DD`) and
-`stages` (strip, normalize, date_tag, dedup: the whole chain, since the warehouse keeps each document
-as read and its final columns, not the text between stages). For every day of the range the warehouse
-holds a load of, one mapped task:
+`stages` (any of strip, normalize, date_tag, dedup; default all). The stages chosen run with every later
+stage that reads their output (`date_tag` alone runs date_tag and dedup, since dedup orders documents by
+date; `dedup` alone runs dedup); the stages before the first of them are not re-run, their output comes
+from what the load kept (`reporting.stage_outputs`, migration 012). For every day of the range the
+warehouse holds a load of, one mapped task:
 
 1. keeps the day's current state (outcome, body hash, date, story, pipeline version of each document),
 2. rebuilds the day's staging rows from `reporting.articles.raw_text`, `reporting.duplicates.raw_text`,
-   the quarantine's `raw_record` and `reporting.files` (format, encoding), and checks it with the ingest gate,
-3. re-runs strip → normalize → date-tag → dedup and load, each followed by its gate,
+   the quarantine's `raw_record` and `reporting.files` (format, encoding), puts back the stored output of
+   the stages not re-run, and checks it with the ingest gate,
+3. re-runs the stages (in order) and load, each followed by its gate,
 4. writes `reporting.reprocess_changes` (one row per document and change: `outcome`, `body`, `date`,
    `story`, with old and new values and pipeline versions).
 
@@ -42,7 +45,7 @@ STAGES = ["strip", "normalize", "date_tag", "dedup"]
         "from_day": Param("2022-01-25", type="string", format="date", description="first day (Asia/Tehran)"),
         "to_day": Param("2022-01-26", type="string", format="date", description="last day, inclusive"),
         "stages": Param(STAGES, type="array", items={"type": "string", "enum": STAGES},
-                        description="stages to re-run (the whole chain: see the DAG's doc)"),
+                        description="stages to re-run, with every later stage that reads them (see the DAG's doc)"),
     },
 )
 def news_reprocess():
