@@ -79,3 +79,18 @@ def test_reprocess_end_to_end_without_the_landing_zone(dagbag, loaded, tmp_path,
     gates = query(loaded, "select stage, bool_and(success) from reporting.gate_results where airflow_run_id = %s group by 1",
                   (dagrun.run_id,))
     assert dict(gates) == dict.fromkeys(("ingest", "strip", "normalize", "date_tag", "dedup", "load"), True)
+
+
+def test_a_part_of_the_chain_from_the_dag(dagbag, loaded, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWS_LANDING_DIR", str(tmp_path))  # empty
+    monkeypatch.setenv("AIRFLOW_CONN_NEWS_WAREHOUSE", loaded)
+
+    dagrun = dagbag.dags["news_reprocess"].test(
+        run_conf={"from_day": "2022-01-25", "to_day": "2022-01-25", "stages": ["date_tag"]}
+    )
+
+    assert str(dagrun.state) == "success"
+    summary = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "summarize_changes").xcom_pull()
+    assert summary["days"] == ["2022-01-25"] and summary["documents"] > 0
+    gates = query(loaded, "select distinct stage from reporting.gate_results where airflow_run_id = %s", (dagrun.run_id,))
+    assert {g for (g,) in gates} == {"ingest", "date_tag", "dedup", "load"}  # strip and normalize kept, dedup follows dates
