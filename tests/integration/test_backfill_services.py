@@ -261,6 +261,26 @@ def test_the_loads_trigger_news_reporting(first_backfill, stack, fresh_db):
     assert volume, "daily_volume holds no article of the backfilled days"
     gates = _warehouse(fresh_db, "select run_id, success from reporting.gate_results where stage = 'reporting'")
     assert gates and all(ok for _, ok in gates), gates
+    # The README's last step: the Jalali-month report, run as its line is written, on this warehouse.
+    month = _readme_report(fresh_db).splitlines()
+    assert month[0].split("\t")[:4] == ["jalali_year", "jalali_month", "jalali_month_name", "outlet"], month
+    assert ("1400", "11", "بهمن") in {tuple(line.split("\t")[:3]) for line in month[1:]}, month  # 2022-01-25 is 5 Bahman 1400
+
+
+def _readme_report(warehouse: str) -> str:
+    """The README's command for the Jalali-month report (``python -m khabar.reporting "select …"``), run."""
+    import os
+    import re
+    import shlex
+
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    (line,) = re.findall(r"`(PYTHONPATH=plugins \S+ -m khabar\.reporting \"select jalali_year[^`]*)`", readme)
+    argv = shlex.split(line)
+    assert argv[:2] == ["PYTHONPATH=plugins", ".venv/bin/python"], argv
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "plugins"), "AIRFLOW_CONN_NEWS_WAREHOUSE": warehouse}
+    done = subprocess.run([sys.executable, *argv[2:]], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 def test_the_screenshot_script_draws_the_grid(first_backfill, stack, tmp_path):
