@@ -76,13 +76,13 @@ def news_reprocess():
 
         from khabar.gates import GateFailed
         from khabar.pipeline import Run
-        from khabar.reprocess import NO_LANDING
+        from khabar.reprocess import NO_LANDING, ReprocessError
         from khabar.reprocess import reprocess_day as run_reprocess
 
         run = Run(date.fromisoformat(day), NO_LANDING, airflow_run_id=context["run_id"])
         try:
             return run_reprocess(warehouse_dsn(), run, context["run_id"], context["params"]["stages"])
-        except GateFailed as exc:  # bad data does not get better on retry
+        except (GateFailed, ReprocessError) as exc:  # bad data, or a day without stored text: a retry fails too
             raise AirflowFailException(str(exc)) from exc
 
     @task
