@@ -34,44 +34,13 @@ from the connection `news_warehouse`, else the embedded PostgreSQL under the pro
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+from news_common import WAREHOUSE_ASSET
+from news_common import declare_lineage as _declare_lineage
+from news_common import warehouse_dsn as _warehouse_dsn
 
-WAREHOUSE_CONN_ID = "news_warehouse"
 LANDING_VARIABLE = "news_landing_dir"
 TEHRAN = "Asia/Tehran"
-# The warehouse as an Airflow asset: news_reporting is scheduled on it (same name and uri there).
-WAREHOUSE_ASSET = Asset(name="news_warehouse", uri="khabar://news_warehouse/reporting", group="warehouse")
-
-
-def _warehouse_dsn() -> str:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from khabar.warehouse import embedded_dsn
-
-    try:
-        return BaseHook.get_connection(WAREHOUSE_CONN_ID).get_uri()
-    except AirflowNotFoundException:
-        return embedded_dsn()
-
-
-def _declare_lineage(context, step: str, dsn: str) -> None:
-    """Name the warehouse tables this task reads and writes as its OpenLineage inputs and outputs,
-    when a transport is configured (the provider's listener reads them when the task ends)."""
-    try:
-        from airflow.providers.openlineage.conf import is_disabled
-    except ImportError:  # provider not installed: no lineage
-        return
-    if is_disabled():
-        return
-    from openlineage.client.event_v2 import Dataset
-
-    from khabar.lineage import step_datasets
-
-    inputs, outputs = step_datasets(dsn, step)
-    task = context["task"]
-    task.inlets = [*task.inlets, *(Dataset(namespace=ns, name=name) for ns, name in inputs)]
-    task.outlets = [*task.outlets, *(Dataset(namespace=ns, name=name) for ns, name in outputs)]
 
 
 def _run(context) -> object:

@@ -23,42 +23,8 @@ Configuration: the warehouse connection `news_warehouse`, as for `news_ingest`.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, dag, task
-
-WAREHOUSE_CONN_ID = "news_warehouse"
-# Same name and uri as news_ingest's outlet: that is what ties the two DAGs together.
-WAREHOUSE_ASSET = Asset(name="news_warehouse", uri="khabar://news_warehouse/reporting", group="warehouse")
-
-
-def _warehouse_dsn() -> str:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from khabar.warehouse import embedded_dsn
-
-    try:
-        return BaseHook.get_connection(WAREHOUSE_CONN_ID).get_uri()
-    except AirflowNotFoundException:
-        return embedded_dsn()
-
-
-def _declare_lineage(context, step: str, dsn: str) -> None:
-    """Name the warehouse tables this task reads and writes as its OpenLineage inputs and outputs,
-    when a transport is configured (the provider's listener reads them when the task ends)."""
-    try:
-        from airflow.providers.openlineage.conf import is_disabled
-    except ImportError:  # provider not installed: no lineage
-        return
-    if is_disabled():
-        return
-    from openlineage.client.event_v2 import Dataset
-
-    from khabar.lineage import step_datasets
-
-    inputs, outputs = step_datasets(dsn, step)
-    task = context["task"]
-    task.inlets = [*task.inlets, *(Dataset(namespace=ns, name=name) for ns, name in inputs)]
-    task.outlets = [*task.outlets, *(Dataset(namespace=ns, name=name) for ns, name in outputs)]
+from airflow.sdk import dag, task
+from news_common import WAREHOUSE_ASSET, declare_lineage, warehouse_dsn
 
 
 def _loaded_days(context) -> list[str]:
@@ -82,8 +48,8 @@ def news_reporting():
     def refresh_views(**context) -> dict:
         from khabar.reporting import refresh_views as refresh
 
-        dsn = _warehouse_dsn()
-        _declare_lineage(context, "refresh_views", dsn)
+        dsn = warehouse_dsn()
+        declare_lineage(context, "refresh_views", dsn)
         return refresh(dsn)
 
     @task
@@ -93,8 +59,8 @@ def news_reporting():
         from khabar.gates import GateFailed, validate_stage
         from khabar.reporting import reporting_run_id
 
-        dsn = _warehouse_dsn()
-        _declare_lineage(context, "validate_reporting", dsn)
+        dsn = warehouse_dsn()
+        declare_lineage(context, "validate_reporting", dsn)
         run_id = reporting_run_id(dsn, _loaded_days(context))
         day = pendulum.instance(context["dag_run"].run_after).in_timezone("Asia/Tehran").date()
         try:

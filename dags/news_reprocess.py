@@ -5,14 +5,17 @@ Re-processes days already in the warehouse when the rules change (furniture lexi
 dedup thresholds, normalizer settings), **without reading the landing zone**, and reports what changed.
 
 Trigger it by hand with the parameters `from_day` and `to_day` (Asia/Tehran days, `YYYY-MM-DD`) and
-`stages` (strip, normalize, date_tag, dedup: the whole chain, since the warehouse keeps each document
-as read and its final columns, not the text between stages). For every day of the range the warehouse
-holds a load of, one mapped task:
+`stages` (any of strip, normalize, date_tag, dedup; default all). The stages chosen run with every later
+stage that reads their output (`date_tag` alone runs date_tag and dedup, since dedup orders documents by
+date; `dedup` alone runs dedup); the stages before the first of them are not re-run, their output comes
+from what the load kept (`reporting.stage_outputs`, migration 012). For every day of the range the
+warehouse holds a load of, one mapped task:
 
 1. keeps the day's current state (outcome, body hash, date, story, pipeline version of each document),
 2. rebuilds the day's staging rows from `reporting.articles.raw_text`, `reporting.duplicates.raw_text`,
-   the quarantine's `raw_record` and `reporting.files` (format, encoding), and checks it with the ingest gate,
-3. re-runs strip → normalize → date-tag → dedup and load, each followed by its gate,
+   the quarantine's `raw_record` and `reporting.files` (format, encoding), puts back the stored output of
+   the stages not re-run, and checks it with the ingest gate,
+3. re-runs the stages (in order) and load, each followed by its gate,
 4. writes `reporting.reprocess_changes` (one row per document and change: `outcome`, `body`, `date`,
    `story`, with old and new values and pipeline versions).
 
@@ -24,21 +27,9 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from news_common import warehouse_dsn
 
-WAREHOUSE_CONN_ID = "news_warehouse"
 STAGES = ["strip", "normalize", "date_tag", "dedup"]
-
-
-def _warehouse_dsn() -> str:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from khabar.warehouse import embedded_dsn
-
-    try:
-        return BaseHook.get_connection(WAREHOUSE_CONN_ID).get_uri()
-    except AirflowNotFoundException:
-        return embedded_dsn()
 
 
 @dag(
@@ -54,7 +45,7 @@ def _warehouse_dsn() -> str:
         "from_day": Param("2022-01-25", type="string", format="date", description="first day (Asia/Tehran)"),
         "to_day": Param("2022-01-26", type="string", format="date", description="last day, inclusive"),
         "stages": Param(STAGES, type="array", items={"type": "string", "enum": STAGES},
-                        description="stages to re-run (the whole chain: see the DAG's doc)"),
+                        description="stages to re-run, with every later stage that reads them (see the DAG's doc)"),
     },
 )
 def news_reprocess():
@@ -72,7 +63,7 @@ def news_reprocess():
             check_stages(params["stages"])
         except ValueError as exc:  # a wrong choice does not get better on retry
             raise AirflowFailException(str(exc)) from exc
-        dsn = _warehouse_dsn()
+        dsn = warehouse_dsn()
         apply_migrations(dsn)
         days = loaded_days(dsn, date.fromisoformat(params["from_day"]), date.fromisoformat(params["to_day"]))
         return [d.isoformat() for d in days]
@@ -85,13 +76,13 @@ def news_reprocess():
 
         from khabar.gates import GateFailed
         from khabar.pipeline import Run
-        from khabar.reprocess import NO_LANDING
+        from khabar.reprocess import NO_LANDING, ReprocessError
         from khabar.reprocess import reprocess_day as run_reprocess
 
         run = Run(date.fromisoformat(day), NO_LANDING, airflow_run_id=context["run_id"])
         try:
-            return run_reprocess(_warehouse_dsn(), run, context["run_id"], context["params"]["stages"])
-        except GateFailed as exc:  # bad data does not get better on retry
+            return run_reprocess(warehouse_dsn(), run, context["run_id"], context["params"]["stages"])
+        except (GateFailed, ReprocessError) as exc:  # bad data, or a day without stored text: a retry fails too
             raise AirflowFailException(str(exc)) from exc
 
     @task

@@ -45,3 +45,28 @@ def table_checksums(dsn: str, tables: tuple[str, ...] = DATA_TABLES) -> dict[str
     finally:
         conn.close()
     return out
+
+
+def query(dsn: str, sql: str, params=None) -> list[tuple]:
+    """The rows of one statement, in a transaction of its own."""
+    import psycopg2
+
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+def load_sample_days(dsn: str, tmp_path_factory, days) -> str:
+    """The sample landing zone's ``days`` run through the whole pipeline from a copy of it, which is then
+    deleted (re-processing must not need it); returns ``dsn``."""
+    import shutil
+
+    from khabar.paths import SAMPLE_LANDING_DIR
+    from khabar.pipeline import Run, run_day
+
+    landing = tmp_path_factory.mktemp("landing") / "sample"
+    shutil.copytree(SAMPLE_LANDING_DIR, landing)
+    for day in days:
+        run_day(dsn, Run(day, landing, quarantine_dir=tmp_path_factory.mktemp("quarantine")))
+    shutil.rmtree(landing)
+    return dsn

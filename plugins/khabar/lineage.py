@@ -15,7 +15,7 @@ _LOADED = (
     "reporting.articles", "reporting.stories", "reporting.story_merges", "reporting.duplicates", "reporting.quarantine",
     "reporting.files", "reporting.stripped_lines", "reporting.outlet_lines", "reporting.date_mentions",
     "reporting.calendar", "reporting.date_coverage", "reporting.lsh_bands", "reporting.dedup_shingles",
-    "reporting.dedup_decisions", "reporting.runs",
+    "reporting.dedup_decisions", "reporting.runs", "reporting.stage_outputs",
 )
 REPORTING_VIEWS = (
     "reporting.daily_volume", "reporting.story_spread", "reporting.duplicate_rate", "reporting.run_quality",

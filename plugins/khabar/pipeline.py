@@ -480,10 +480,13 @@ def load(dsn: str, run: Run) -> dict:
     """Move the run from staging into reporting in one transaction, replacing any earlier load of
     the same day; recompute the stories the run touches. A crash anywhere inside rolls all of it
     back: the warehouse holds the whole run or the previous state, and a retry completes it."""
+    from khabar.reprocess import keep_stage_outputs
+
     with transaction(dsn) as cur:
         # Loads of different days serialise here: they may recompute the same stories.
         cur.execute("select pg_advisory_xact_lock(hashtext('news_load'))")
         cur.execute(load_sql(), {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()})
+        keep_stage_outputs(cur, run.run_id)  # what re-processing a part of the chain starts from (khabar.reprocess)
         cur.execute(
             "select documents_seen, articles_loaded, duplicates, quarantined, files_discovered, files_loaded,"
             " files_duplicate, files_quarantined from reporting.runs where run_id = %s",

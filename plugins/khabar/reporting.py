@@ -89,3 +89,59 @@ def reporting_run_id(dsn: str, days: list[str] | None = None) -> str:
         cur.execute("select max(run_id) from reporting.runs")
         latest = cur.fetchone()[0]
     return latest or "none"
+
+
+USAGE = """usage: python -m khabar.reporting refresh | "SELECT …" | psql [psql options]
+
+  refresh     create or refresh the reporting views (what news_reporting's first task does)
+  "SELECT …"  run a query and print its rows, tab-separated, under a header line
+  psql        an interactive psql on the warehouse (the one bundled with pgserver when none is installed)
+
+The warehouse is AIRFLOW_CONN_NEWS_WAREHOUSE when set (as for the DAGs), else the embedded PostgreSQL."""
+
+
+def psql_binary() -> str:
+    """psql on PATH, else the one the pgserver wheel ships with the embedded server."""
+    import shutil
+
+    found = shutil.which("psql")
+    if found:
+        return found
+    import pgserver
+
+    return str(Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql")
+
+
+def main(argv: list[str]) -> int:
+    import os
+    import sys
+
+    from khabar.report import dsn_from_env
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    dsn = dsn_from_env()
+    if argv[0] == "refresh":
+        out = refresh_views(dsn)
+        print(f"applied: {', '.join(out['applied']) or 'none'}; rows: {out['rows']}")
+        return 0
+    if argv[0] == "psql":
+        binary = psql_binary()
+        os.execv(binary, [binary, dsn, *argv[1:]])
+    with transaction(dsn) as cur:
+        cur.execute(" ".join(argv))
+        if cur.description is None:
+            print(cur.statusmessage)
+            return 0
+        print("\t".join(d[0] for d in cur.description))
+        for row in cur.fetchall():
+            print("\t".join("" if v is None else str(v) for v in row))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

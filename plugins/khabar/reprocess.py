@@ -1,13 +1,17 @@
-"""Re-processing: re-run strip → normalize → date-tag → dedup → load over the raw documents the warehouse
-already holds, when the rules change, without reading the landing zone; then report what changed.
+"""Re-processing: re-run strip → normalize → date-tag → dedup → load (or a part of that chain) over the
+documents the warehouse already holds, when the rules change, without reading the landing zone; then
+report what changed.
 
 A day is rebuilt into ``staging`` from ``reporting``: each article's ``raw_text``, each duplicate's
 ``raw_text`` (migration 008), each document a later stage quarantined (``quarantine.raw_record``), the
 file-level rows of ``reporting.files`` (format, encoding, sha256) and the ingest-stage quarantine rows as
 they were. JSON records are stored as the record's JSON text, so ``khabar.ingest.parse_file`` rebuilds the
-same document (title, metadata) ingest made. Then the stages and their gates run as in ``news_ingest``, the
-load replaces the day, and ``reporting.reprocess_changes`` records, per document, the outcome, body, date
-or story that moved, with the pipeline versions before and after.
+same document (title, metadata) ingest made. When the first stage to re-run is not strip, the outputs of
+the stages before it come back too, from what the load kept in ``reporting.stage_outputs`` (migration 012:
+each document's staging row, strip's title, its stripped lines and date mentions) and the day's rows of
+``outlet_lines``, ``date_coverage`` and the quarantine. Then the stages and their gates run as in
+``news_ingest``, the load replaces the day, and ``reporting.reprocess_changes`` records, per document, the
+outcome, body, date or story that moved, with the pipeline versions before and after.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from psycopg2.extras import execute_values
 
 from khabar.document import Document, make_id
 from khabar.pipeline import STAGE_FUNCTIONS, Run
-from khabar.warehouse import apply_migrations, day_lock, transaction
+from khabar.warehouse import apply_migrations, day_lock, quote_literal, transaction
 
 REPROCESS_STAGES = ("strip", "normalize", "date_tag", "dedup")
 CHANGES = ("outcome", "body", "date", "story")
+# The day's rows a rebuild replaces (the stages re-run replace the rest of theirs).
+STAGING_TABLES = ("stripped_lines", "outlet_lines", "date_mentions", "date_coverage", "calendar", "quarantine", "documents", "files")
 # Re-processing never reads the landing zone: a Run needs a root, and this one does not exist.
 NO_LANDING = Path("/nonexistent/landing-zone-not-read-by-reprocessing")
 
@@ -34,20 +40,41 @@ class ReprocessError(RuntimeError):
     """A day cannot be rebuilt from the warehouse alone."""
 
 
+# What each stage reads of the stages before it. Re-running a stage re-runs every later stage that reads
+# its output (dedup orders documents by date, so a date rule change can change which copy is the original).
+READS = {"normalize": {"strip"}, "date_tag": {"strip", "normalize"}, "dedup": {"strip", "normalize", "date_tag"}}
+
+
 def check_stages(stages: Sequence[str] | None) -> tuple[str, ...]:
-    """The stages to re-run, in pipeline order. Only the whole chain is accepted: the warehouse keeps
-    each document as read and its final columns, not the text between stages, so re-running dedup
-    alone, say, would need a body no table holds for duplicates and quarantined documents."""
-    chosen = tuple(REPROCESS_STAGES if not stages else stages)
-    unknown = sorted(set(chosen) - set(REPROCESS_STAGES))
+    """The stages to re-run, in pipeline order: those chosen (all when none are) and every later stage
+    that reads what one of them writes. The stages before the first of them are not re-run: their stored
+    output is what the first one reads.
+
+    >>> check_stages(["dedup"]), check_stages(["date_tag"]), check_stages(["normalize", "dedup"])
+    (('dedup',), ('date_tag', 'dedup'), ('normalize', 'date_tag', 'dedup'))
+    """
+    chosen = set(REPROCESS_STAGES if not stages else stages)
+    unknown = sorted(chosen - set(REPROCESS_STAGES))
     if unknown:
         raise ValueError(f"unknown stages {unknown}; choose from {list(REPROCESS_STAGES)}")
-    if set(chosen) != set(REPROCESS_STAGES):
-        raise ValueError(
-            f"stages {sorted(chosen)}: re-processing rebuilds documents from their raw text, so it runs"
-            f" {' → '.join(REPROCESS_STAGES)} together (the warehouse keeps no text between stages)"
-        )
-    return REPROCESS_STAGES
+    for stage in REPROCESS_STAGES:  # in order, so that the closure is complete in one pass
+        if READS.get(stage, set()) & chosen:
+            chosen.add(stage)
+    return tuple(stage for stage in REPROCESS_STAGES if stage in chosen)
+
+
+def strip_title(raw_title: str | None, file_format: str, meta: dict, title_line: str | None) -> str | None:
+    """The title strip gave a document (``Stripper.strip_document``), from what stays after it: the title
+    as read, else a page's ``<title>`` (strip puts the page's metadata into ``meta``), stripped; with
+    neither, the line strip removed with rule ``title`` (or none).
+
+    >>> strip_title(" خبر ", "txt", {}, None), strip_title(None, "html", {"title": "صفحه"}, "x"), strip_title(None, "txt", {}, "سطر")
+    ('خبر', 'صفحه', 'سطر')
+    """
+    title = raw_title
+    if file_format == "html":
+        title = title or meta.get("title")
+    return title.strip() if title else title_line
 
 
 def loaded_days(dsn: str, from_day: date, to_day: date) -> list[date]:
@@ -105,9 +132,10 @@ def rebuild_document(source_path: str, record_index: int, raw_text: str, file_fo
     return doc
 
 
-def rebuild_staging(dsn: str, run: Run, reprocess_id: str) -> dict:
-    """Replace the day's staging rows with the documents and files the warehouse holds (one transaction),
-    after keeping the day's current state for the change report."""
+def rebuild_staging(dsn: str, run: Run, reprocess_id: str, first: str = REPROCESS_STAGES[0]) -> dict:
+    """Replace the day's staging rows with the documents and files the warehouse holds, and the outputs
+    of the stages before ``first`` (one transaction), after keeping the day's current state for the
+    change report."""
     with transaction(dsn) as cur:
         cur.execute(_SNAPSHOT_SQL, {"run_id": run.run_id, "rid": reprocess_id})
         cur.execute(
@@ -130,7 +158,7 @@ def rebuild_staging(dsn: str, run: Run, reprocess_id: str) -> dict:
                 f" migration 008?), e.g. {missing[:3]}; run news_ingest for the day once from the landing zone"
             )
         docs = [rebuild_document(p, i, raw, files[p][2], files[p][3]) for p, i, raw in rows]
-        for table in ("stripped_lines", "quarantine", "documents", "files"):
+        for table in STAGING_TABLES:
             cur.execute(f"delete from staging.{table} where run_id = %s", (run.run_id,))
         with_docs = {d.source_path for d in docs}
         if files:
@@ -162,7 +190,102 @@ def rebuild_staging(dsn: str, run: Run, reprocess_id: str) -> dict:
             (run.run_id,),
         )
         ingest_quarantined = cur.rowcount
-    return {"files": len(files), "documents": len(docs), "ingest_quarantined": ingest_quarantined}
+        restore_stage_outputs(cur, run, first)
+    return {"files": len(files), "documents": len(docs), "ingest_quarantined": ingest_quarantined, "first_stage": first}
+
+
+# ------------------------------------------------------------------------------ stage outputs
+
+
+_KEEP_SQL = """
+delete from reporting.stage_outputs where run_id = %(run_id)s;
+insert into reporting.stage_outputs (run_id, kind, doc_id, row)
+select run_id, 'document', doc_id, to_jsonb(d) - 'run_id' - 'raw_text' from staging.documents d where run_id = %(run_id)s;
+insert into reporting.stage_outputs (run_id, kind, doc_id, row)
+select run_id, 'stripped_line', doc_id, to_jsonb(s) - 'run_id' from staging.stripped_lines s where run_id = %(run_id)s;
+insert into reporting.stage_outputs (run_id, kind, doc_id, row)
+select run_id, 'date_mention', doc_id, to_jsonb(m) - 'run_id' from staging.date_mentions m where run_id = %(run_id)s;
+"""
+
+
+def keep_stage_outputs(cur, run_id: str) -> int:
+    """Keep the day's documents as the chain left them, with strip's title and their stripped lines and
+    date mentions, so that a later re-processing can start at any stage (``khabar.pipeline.load`` calls
+    this inside its transaction). Returns the number of documents kept."""
+    cur.execute(_KEEP_SQL, {"run_id": run_id})
+    cur.execute(
+        "select d.doc_id, d.raw_title, d.file_format, d.meta, t.line from staging.documents d"
+        " left join lateral (select s.line from staging.stripped_lines s where s.run_id = d.run_id"
+        " and s.doc_id = d.doc_id and s.rule = 'title' order by s.line_no limit 1) t on true"
+        " where d.run_id = %s",
+        (run_id,),
+    )
+    titles = [(doc_id, strip_title(raw, fmt, meta or {}, line)) for doc_id, raw, fmt, meta, line in cur.fetchall()]
+    if titles:
+        execute_values(
+            cur,
+            "update reporting.stage_outputs o set stripped_title = v.title from (values %s) as v (doc_id, title)"
+            f" where o.run_id = {quote_literal(run_id)} and o.kind = 'document' and o.doc_id = v.doc_id",
+            titles,
+        )
+    return len(titles)
+
+
+_RESTORE_SQL = """
+create temporary table rebuilt on commit drop as
+    select doc_id, raw_text from staging.documents where run_id = %(run_id)s;
+delete from staging.documents where run_id = %(run_id)s;
+-- each document as the kept stages left it; a document a re-run stage quarantined (or made a duplicate)
+-- is active again, since that stage decides anew
+insert into staging.documents
+select (jsonb_populate_record(null::staging.documents,
+            o.row || jsonb_build_object('run_id', %(run_id)s, 'raw_text', r.raw_text,
+                                        'status', case when q.stage is null then 'active' else 'quarantined' end)
+                  || case when %(retitle)s then jsonb_build_object('title', o.stripped_title) else '{}'::jsonb end)).*
+  from rebuilt r
+  join reporting.stage_outputs o on o.run_id = %(run_id)s and o.kind = 'document' and o.doc_id = r.doc_id
+  left join reporting.quarantine q on q.run_id = %(run_id)s and q.source_path = o.row->>'source_path'
+                                  and q.record_index = (o.row->>'record_index')::integer and q.stage = any(%(kept)s);
+insert into staging.quarantine (run_id, source_path, record_index, stage, reason, sha256, size_bytes, evidence_path, raw_record)
+select run_id, source_path, record_index, stage, reason, sha256, size_bytes, evidence_path, raw_record
+  from reporting.quarantine where run_id = %(run_id)s and stage = any(%(kept)s);
+"""
+
+_RESTORE_STRIP_SQL = """
+insert into staging.stripped_lines
+select (jsonb_populate_record(null::staging.stripped_lines, row || jsonb_build_object('run_id', run_id))).*
+  from reporting.stage_outputs where run_id = %(run_id)s and kind = 'stripped_line';
+insert into staging.outlet_lines (run_id, outlet, line_key, line, documents)
+select run_id, outlet, line_key, line, documents from reporting.outlet_lines where run_id = %(run_id)s;
+"""
+
+_RESTORE_DATES_SQL = """
+insert into staging.date_mentions
+select (jsonb_populate_record(null::staging.date_mentions, row || jsonb_build_object('run_id', run_id))).*
+  from reporting.stage_outputs where run_id = %(run_id)s and kind = 'date_mention';
+insert into staging.date_coverage select * from reporting.date_coverage where run_id = %(run_id)s;
+"""
+
+
+def restore_stage_outputs(cur, run: Run, first: str) -> None:
+    """Put back the outputs of the stages before ``first`` over the day's rebuilt documents."""
+    kept = list(REPROCESS_STAGES[: REPROCESS_STAGES.index(first)])
+    if not kept:
+        return
+    params = {"run_id": run.run_id, "kept": kept, "retitle": "normalize" not in kept}
+    cur.execute("select count(*) from staging.documents where run_id = %s", (run.run_id,))
+    (rebuilt,) = cur.fetchone()
+    cur.execute(_RESTORE_SQL, params)
+    cur.execute("select count(*) from staging.documents where run_id = %s", (run.run_id,))
+    (restored,) = cur.fetchone()
+    if restored != rebuilt:
+        raise ReprocessError(
+            f"day {run.run_id}: {rebuilt - restored} of {rebuilt} documents have no stored stage outputs (loaded"
+            f" before migration 012?); re-process the day from strip (all stages) once before choosing {first}"
+        )
+    cur.execute(_RESTORE_STRIP_SQL, params)
+    if "date_tag" in kept:
+        cur.execute(_RESTORE_DATES_SQL, params)
 
 
 # ------------------------------------------------------------------------------ change report
@@ -251,9 +374,9 @@ def reprocess_day(dsn: str, run: Run, reprocess_id: str, stages: Sequence[str] |
     from khabar.gates import validate_stage
 
     chosen = check_stages(stages)
-    out: dict = {"day": run.run_id}
+    out: dict = {"day": run.run_id, "stages": list(chosen)}
     with day_lock(dsn, run.run_id):
-        out["rebuilt"] = rebuild_staging(dsn, run, reprocess_id)
+        out["rebuilt"] = rebuild_staging(dsn, run, reprocess_id, chosen[0])
         # the ingest gate checks the rebuild itself: every file became documents or kept its quarantine row
         for stage in ("ingest", *chosen, "load"):
             if stage != "ingest":

@@ -3,25 +3,17 @@ library, with the landing zone gone and a dedup threshold changed."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from datetime import date
 
-import psycopg2
 import pytest
 
-from helpers import PROJECT
+from helpers import PROJECT, load_sample_days, query
 
 pytestmark = pytest.mark.dags
 DAYS = (date(2022, 1, 25), date(2022, 1, 26))
 HEAVY = ("hazm", "great_expectations", "bs4", "pgserver", "psycopg2", "khabar", "sklearn", "pandas")
-
-
-def query(dsn, sql, params=None):
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
 
 
 def test_manual_with_range_and_stage_params(dagbag):
@@ -43,15 +35,8 @@ def test_nothing_heavy_is_imported_at_parse_time():
 
 @pytest.fixture(scope="module")
 def loaded(fresh_db, tmp_path_factory):
-    from khabar.paths import SAMPLE_LANDING_DIR
-    from khabar.pipeline import Run, run_day
-
-    landing = tmp_path_factory.mktemp("landing") / "sample"
-    shutil.copytree(SAMPLE_LANDING_DIR, landing)
-    for day in DAYS:
-        run_day(fresh_db, Run(day, landing, quarantine_dir=tmp_path_factory.mktemp("quarantine")))
-    shutil.rmtree(landing)
-    return fresh_db
+    """The sample days loaded from a copy of the landing zone, which is then deleted."""
+    return load_sample_days(fresh_db, tmp_path_factory, DAYS)
 
 
 def test_reprocess_end_to_end_without_the_landing_zone(dagbag, loaded, tmp_path, monkeypatch):
@@ -79,3 +64,18 @@ def test_reprocess_end_to_end_without_the_landing_zone(dagbag, loaded, tmp_path,
     gates = query(loaded, "select stage, bool_and(success) from reporting.gate_results where airflow_run_id = %s group by 1",
                   (dagrun.run_id,))
     assert dict(gates) == dict.fromkeys(("ingest", "strip", "normalize", "date_tag", "dedup", "load"), True)
+
+
+def test_a_part_of_the_chain_from_the_dag(dagbag, loaded, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWS_LANDING_DIR", str(tmp_path))  # empty
+    monkeypatch.setenv("AIRFLOW_CONN_NEWS_WAREHOUSE", loaded)
+
+    dagrun = dagbag.dags["news_reprocess"].test(
+        run_conf={"from_day": "2022-01-25", "to_day": "2022-01-25", "stages": ["date_tag"]}
+    )
+
+    assert str(dagrun.state) == "success"
+    summary = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "summarize_changes").xcom_pull()
+    assert summary["days"] == ["2022-01-25"] and summary["documents"] > 0
+    gates = query(loaded, "select distinct stage from reporting.gate_results where airflow_run_id = %s", (dagrun.run_id,))
+    assert {g for (g,) in gates} == {"ingest", "date_tag", "dedup", "load"}  # strip and normalize kept, dedup follows dates

@@ -7,22 +7,24 @@ unpauses the DAG and calls ``POST /api/v2/backfills`` for the sample days 2022-0
 that each day's partition is in the warehouse exactly once. A second backfill of the same range, told
 to re-run completed days, must leave every reporting table identical (``table_checksums``).
 
-``news_ingest`` has ``catchup=False``: Airflow 3 backfills ignore it. The scheduler's own cron runs
-are switched off (``use_job_schedule=False``) so that unpausing the DAG does not also start a run for
-yesterday, which would add a day the test did not ask for.
+``news_ingest`` has ``catchup=False``: Airflow 3 backfills ignore it. Its next scheduled run is switched
+off in the metadata database before it is unpaused (and the DAG processor parses once), so that the
+scheduler does not also start a run for yesterday, a day the test did not ask for; the scheduler's job
+schedule stays on, because it is also what turns asset events into runs.
+
+The same services then show the rest of the README's path: the grid the UI draws after the backfill
+(``/ui/grid/runs``, the endpoint the grid reads), the ``news_reporting`` runs the loads' asset events
+trigger (run type ``asset_triggered``) with the reporting views holding both days, and, where Chromium
+is installed, ``scripts/screenshot_grid.py`` against the running UI.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from datetime import date, datetime
 from pathlib import Path
@@ -31,6 +33,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from helpers import PROJECT, table_checksums
+from live_services import Services, airflow_env, create_db, drop_db, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.dags]
 
@@ -38,63 +41,15 @@ DAG_ID = "news_ingest"
 DAYS = [date(2022, 1, 25), date(2022, 1, 26)]
 TEHRAN = ZoneInfo("Asia/Tehran")
 WAIT_S = 600  # every wait is bounded; a backfill of two days takes about a minute here
-SERVICES = ("api-server", "scheduler", "dag-processor")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Stack(Services):
+    """The running services and an authenticated REST client."""
 
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"({path}: {exc})"
-
-
-class Stack:
-    """The running services, their logs, and an authenticated REST client."""
-
-    def __init__(self, home: Path, base_url: str, env: dict[str, str], user: str, password: str):
-        self.home, self.base_url, self.env = home, base_url, env
-        self.user, self.password = user, password
-        self.procs: dict[str, subprocess.Popen] = {}
+    def __init__(self, home: Path, env: dict[str, str], meta: str, base_url: str, user: str, password: str):
+        super().__init__(home, env)
+        self.meta, self.base_url, self.user, self.password = meta, base_url, user, password
         self.token: str | None = None
-
-    def start(self, name: str, *args: str) -> None:
-        with open(self.home / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", name, *args], env=self.env, cwd=PROJECT,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its own group: killed whole
-            )
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-
-    def logs(self) -> str:
-        parts = [f"===== {name} =====\n{_tail(self.home / f'{name}.log')}" for name in self.procs]
-        # The task logs of anything that failed or is retrying say why a run did not succeed.
-        for path in sorted((self.home / "logs").rglob("*.log"))[-6:]:
-            text = path.read_text(errors="replace")
-            if "error" in text.lower():
-                parts.append(f"===== {path.relative_to(self.home)} =====\n{_tail(path, 40)}")
-        return "\n".join(parts)
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise AssertionError(f"airflow {name} exited with {proc.returncode}\n{self.logs()}")
 
     def request(self, method: str, path: str, body: dict | None = None, auth: bool = True):
         import httpx
@@ -102,107 +57,53 @@ class Stack:
         headers = {"Authorization": f"Bearer {self.token}"} if auth else {}
         return httpx.request(method, self.base_url + path, json=body, headers=headers, timeout=30)
 
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+    def api(self, method: str, path: str, body: dict | None = None):
         resp = self.request(method, path, body)
         if resp.status_code >= 300:
-            raise AssertionError(f"{method} {path} -> {resp.status_code}: {resp.text}\n{self.logs()}")
+            raise AssertionError(f"{method} {path} -> {resp.status_code}: {resp.text}\n{self.dump()}")
         return resp.json()
-
-    def wait(self, what: str, probe, timeout: float = WAIT_S, every: float = 2.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                result = probe()
-            except Exception:  # the server is not up yet, or a transient connection error
-                result = None
-            if result:
-                return result
-            time.sleep(every)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.logs()}")
-
-
-def _create_db(admin_dsn: str, name: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(admin_dsn)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    conn.close()
-
-
-def _drop_db(admin_dsn: str, name: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(admin_dsn)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
-        cur.execute(f'drop database if exists "{name}"')
-    conn.close()
 
 
 @pytest.fixture(scope="module")
 def stack(pg_server, fresh_db, tmp_path_factory):
     """api-server + scheduler + dag-processor on a PostgreSQL metadata database, stopped afterwards."""
-    from urllib.parse import urlsplit, urlunsplit
-
     home = tmp_path_factory.mktemp("airflow_home")
     landing = home / "landing"
     for day in DAYS:  # only the two partitions: the sample's loose file is dated by its checkout time
         shutil.copytree(PROJECT / "include" / "sample_landing" / day.isoformat(), landing / day.isoformat())
     meta_db = f"airflow_it_{uuid.uuid4().hex[:10]}"
-    _create_db(pg_server, meta_db)
-    meta = urlsplit(pg_server)._replace(scheme="postgresql+psycopg2", path=f"/{meta_db}")
-    port = _free_port()
+    meta = create_db(pg_server, meta_db)
+    port = free_port()
     user, password = "khabar", secrets.token_urlsafe(12)
     (home / "passwords.json").write_text(json.dumps({user: password}))
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": urlunsplit(meta),
+    env = airflow_env(
+        home, meta, port, fresh_db, landing,
         # No async driver (asyncpg) is installed: an empty async URI turns the async engine off; only
         # multi-team look-ups and the "wait for a run" endpoint use it, none of them here.
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": "",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "2",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),  # the same secret in every service
-        # Another engineer's scheduler may hold the default log-server ports on this machine.
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        "AIRFLOW_CONN_NEWS_WAREHOUSE": fresh_db,
-        "NEWS_LANDING_DIR": str(landing),
-        "NEWS_QUARANTINE_DIR": str(home / "quarantine"),
-        "PYTHONPATH": os.pathsep.join([str(PROJECT / "plugins"), str(PROJECT / "dags")]),
-        "GX_ANALYTICS_ENABLED": "false",
-    }
-    stack = Stack(home, f"http://127.0.0.1:{port}", env, user, password)
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC="",
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM="2",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{user}:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+        AIRFLOW__API__SECRET_KEY=secrets.token_hex(16),
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),  # the same secret in every service
+        # Parse once: a re-parse would recompute news_ingest's next scheduled run, which the test switches
+        # off (see _switch_on) so that the scheduler creates only backfill runs and asset-triggered ones.
+        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="3600",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="3600",
+    )
+    stack = Stack(home, env, meta, f"http://127.0.0.1:{port}", user, password)
     try:
-        migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, cwd=PROJECT,
-                                 capture_output=True, text=True, timeout=WAIT_S)
-        assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-        stack.start("api-server", "--port", str(port), "--host", "127.0.0.1")
+        stack.migrate()
+        stack.start("api-server", "api-server", "--port", str(port), "--host", "127.0.0.1")
         stack.start("scheduler")
         stack.start("dag-processor")
         stack.wait("the api-server", lambda: stack.request("GET", "/api/v2/monitor/health", auth=False).status_code == 200)
         yield stack
     finally:
         stack.stop()
-        print(stack.logs())  # shown by pytest when a test of this module failed
-        _drop_db(pg_server, meta_db)
+        print(stack.dump())  # shown by pytest when a test of this module failed
+        drop_db(pg_server, meta_db)
 
 
 def _login(stack: Stack) -> str:
@@ -247,11 +148,26 @@ def _warehouse(dsn: str, sql: str) -> list[tuple]:
         conn.close()
 
 
+def _switch_off_the_schedule(stack: Stack, dag_id: str) -> None:
+    """No next scheduled run: unpaused, the DAG gets backfill runs only (catchup=False would still
+    start the latest interval, yesterday)."""
+    import psycopg2
+
+    conn = psycopg2.connect(stack.meta)
+    with conn, conn.cursor() as cur:
+        cur.execute("update dag set next_dagrun_create_after = null where dag_id = %s", (dag_id,))
+    conn.close()
+
+
 @pytest.fixture(scope="module")
 def first_backfill(stack, fresh_db):
     stack.token = _login(stack)
-    stack.wait("the DAG processor to parse news_ingest",
-               lambda: stack.request("GET", f"/api/v2/dags/{DAG_ID}").status_code == 200)
+    for dag_id in (DAG_ID, "news_reporting"):
+        stack.wait(f"the DAG processor to parse {dag_id}",
+                   lambda dag_id=dag_id: stack.request("GET", f"/api/v2/dags/{dag_id}").status_code == 200)
+    _switch_off_the_schedule(stack, DAG_ID)
+    # news_reporting runs on the asset news_ingest's loads publish: switched on, it follows the backfill.
+    stack.api("PATCH", "/api/v2/dags/news_reporting", {"is_paused": False})
     # Backfill runs of a paused DAG stay queued: unpause it, as the UI's backfill form offers to.
     stack.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
     dry = stack.api("POST", "/api/v2/backfills/dry_run", _backfill_body("none"))
@@ -274,7 +190,7 @@ def test_every_backfilled_run_succeeded(first_backfill, stack):
     _, backfill, runs, _ = first_backfill
     assert backfill["completed_at"] is not None
     states = {datetime.fromisoformat(r["logical_date"]).astimezone(TEHRAN).date(): r["state"] for r in runs}
-    assert states == dict.fromkeys(DAYS, "success"), stack.logs()
+    assert states == dict.fromkeys(DAYS, "success"), stack.dump()
 
 
 def test_each_day_is_in_the_warehouse_exactly_once(first_backfill, fresh_db):
@@ -302,7 +218,81 @@ def test_a_second_backfill_of_the_range_changes_nothing(first_backfill, stack, f
     loaded_before = dict(_warehouse(fresh_db, "select run_id, loaded_at from reporting.runs"))
     backfill, runs = _run_backfill(stack, "completed")  # re-run the days that already succeeded
     assert backfill["completed_at"] is not None
-    assert sorted(r["state"] for r in runs) == ["success", "success"], stack.logs()
+    assert sorted(r["state"] for r in runs) == ["success", "success"], stack.dump()
     loaded_after = dict(_warehouse(fresh_db, "select run_id, loaded_at from reporting.runs"))
     assert all(loaded_after[d] > loaded_before[d] for d in loaded_before)  # the days really were loaded again
     assert table_checksums(fresh_db) == before
+
+
+def test_the_grid_shows_one_successful_column_per_day(first_backfill, stack):
+    """What the UI's grid draws after the backfill: the same endpoints its page calls."""
+    _, _, runs, _ = first_backfill
+    grid = stack.api("GET", f"/ui/grid/runs/{DAG_ID}?order_by=logical_date&run_type=backfill")
+    columns = {r["run_id"]: r for r in grid}
+    assert {r["dag_run_id"] for r in runs} <= set(columns)
+    for run in runs:
+        column = columns[run["dag_run_id"]]
+        assert column["state"] == "success" and column["run_type"] == "backfill", column
+    structure = stack.api("GET", f"/ui/grid/structure/{DAG_ID}")
+    rows = [node["id"] for node in structure]
+    assert rows[0] == "ingest_files" and "validate_load" in rows, rows
+
+
+def _reporting_runs(stack: Stack) -> list[dict]:
+    return stack.api("GET", "/api/v2/dags/news_reporting/dagRuns?order_by=run_after")["dag_runs"]
+
+
+def test_the_loads_trigger_news_reporting(first_backfill, stack, fresh_db):
+    """Data-aware scheduling under the real scheduler: validate_load's asset events start news_reporting."""
+    def refreshed_both_days():
+        runs = _reporting_runs(stack)
+        if not runs or any(r["state"] not in ("success", "failed") for r in runs):
+            return None
+        days = [d[0] for d in _warehouse(fresh_db, "select run_id from reporting.run_quality order by 1")]
+        return days == [d.isoformat() for d in DAYS] and runs
+
+    runs = stack.wait("news_reporting to refresh after both loads", refreshed_both_days, every=5)
+    assert {r["run_type"] for r in runs} == {"asset_triggered"}, runs
+    assert {r["state"] for r in runs} == {"success"}, stack.dump()
+    events = stack.api("GET", "/api/v2/assets/events?order_by=timestamp")["asset_events"]
+    assert {e["extra"]["run_id"] for e in events if e["source_dag_id"] == DAG_ID} == {d.isoformat() for d in DAYS}
+    # The views hold the two days: volume by Jalali day, and the reporting gate passed for them.
+    volume = _warehouse(fresh_db, "select distinct jalali_date from reporting.daily_volume where day between '2022-01-25' and '2022-01-26'")
+    assert volume, "daily_volume holds no article of the backfilled days"
+    gates = _warehouse(fresh_db, "select run_id, success from reporting.gate_results where stage = 'reporting'")
+    assert gates and all(ok for _, ok in gates), gates
+    # The README's last step: the Jalali-month report, run as its line is written, on this warehouse.
+    month = _readme_report(fresh_db).splitlines()
+    assert month[0].split("\t")[:4] == ["jalali_year", "jalali_month", "jalali_month_name", "outlet"], month
+    assert ("1400", "11", "بهمن") in {tuple(line.split("\t")[:3]) for line in month[1:]}, month  # 2022-01-25 is 5 Bahman 1400
+
+
+def _readme_report(warehouse: str) -> str:
+    """The README's command for the Jalali-month report (``python -m khabar.reporting "select …"``), run."""
+    import os
+    import re
+    import shlex
+
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    (line,) = re.findall(r"`(PYTHONPATH=plugins \S+ -m khabar\.reporting \"select jalali_year[^`]*)`", readme)
+    argv = shlex.split(line)
+    assert argv[:2] == ["PYTHONPATH=plugins", ".venv/bin/python"], argv
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "plugins"), "AIRFLOW_CONN_NEWS_WAREHOUSE": warehouse}
+    done = subprocess.run([sys.executable, *argv[2:]], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_screenshot_script_draws_the_grid(first_backfill, stack, tmp_path):
+    import runpy
+
+    if runpy.run_path(str(PROJECT / "scripts" / "screenshot_grid.py"))["find_browser"]() is None:
+        pytest.skip("no Chromium on this machine (scripts/screenshot_grid.py needs one)")
+    out = tmp_path / "grid.png"
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "screenshot_grid.py"), "--url", stack.base_url, "--user", stack.user,
+         "--password", stack.password, "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

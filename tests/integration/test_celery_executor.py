@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import psycopg2
 import pytest
 
-from helpers import PROJECT
 from khabar.ingest import TEHRAN
 from khabar.paths import SAMPLE_LANDING_DIR
+from live_services import AIRFLOW, Services, airflow_env, create_db, drop_db, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +33,6 @@ DAY = "2022-01-25"
 # The run for Tehran day D has logical date D 00:00 Asia/Tehran (the DAG's cron timetable).
 LOGICAL_DATE = datetime(2022, 1, 25, tzinfo=TEHRAN).isoformat()
 DEADLINE_S = 600
-AIRFLOW = [sys.executable, "-m", "airflow"]
 
 
 def _redis_answers() -> bool:
@@ -46,18 +42,6 @@ def _redis_answers() -> bool:
             return s.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _with_db(dsn: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
 
 
 def _redis_flushdb() -> None:
@@ -77,47 +61,6 @@ def _query(dsn: str, sql: str, params=()) -> list[tuple]:
         conn.close()
 
 
-class Services:
-    """The Airflow processes, each in its own process group, with its output in a file."""
-
-    def __init__(self, home: Path, env: dict[str, str]):
-        self.home, self.env, self.procs = home, env, {}
-
-    def start(self, name: str, *args: str) -> None:
-        log = open(self.home / f"{name}.log", "wb")  # closed in stop(), after the process
-        self.procs[name] = (
-            subprocess.Popen([*AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
-            log,
-        )
-
-    def alive(self) -> dict[str, int | None]:
-        return {name: proc.poll() for name, (proc, _) in self.procs.items()}
-
-    def log(self, name: str) -> str:
-        path = self.home / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self) -> None:
-        for proc, _ in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        end = time.monotonic() + 30
-        for proc, log in self.procs.values():
-            try:
-                proc.wait(timeout=max(1, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            log.close()
-
-    def dump(self, tail: int = 120) -> str:
-        out = []
-        for name in self.procs:
-            lines = self.log(name).splitlines()[-tail:]
-            out.append(f"===== {name} (exit {self.alive()[name]}) =====\n" + "\n".join(lines))
-        return "\n".join(out)
-
-
 @pytest.fixture(scope="module")
 def celery_stack(pg_server, fresh_db, tmp_path_factory, request):
     if not _redis_answers():
@@ -129,51 +72,29 @@ def celery_stack(pg_server, fresh_db, tmp_path_factory, request):
     landing = home / "landing"
     shutil.copytree(SAMPLE_LANDING_DIR, landing)
     meta_name = f"airflow_celery_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{meta_name}"')
-    meta = _with_db(pg_server, meta_name)
+    meta = create_db(pg_server, meta_name)
     queue = f"khabar_test_{uuid.uuid4().hex[:8]}"
-    api_port = _free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
-    } | {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta.replace("postgresql://", "postgresql+psycopg2://", 1),
+    api_port = free_port()
+    env = airflow_env(
+        home, meta, api_port, fresh_db, landing,
+        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__API_AUTH__JWT_SECRET=uuid.uuid4().hex,
         # Airflow derives an asyncpg URL for its async engine, and asyncpg is not among the requirements;
         # only the multi-team paths use that engine, so it gets a throwaway SQLite file instead.
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": f"sqlite+aiosqlite:///{home / 'unused-async.db'}",
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + meta.replace("postgresql://", "postgresql+psycopg2://", 1),
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC=f"sqlite+aiosqlite:///{home / 'unused-async.db'}",
+        AIRFLOW__CELERY__BROKER_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
+        AIRFLOW__CELERY__RESULT_BACKEND="db+" + meta.replace("postgresql://", "postgresql+psycopg2://", 1),
+        AIRFLOW__CELERY__WORKER_CONCURRENCY="2",
+        AIRFLOW__OPERATORS__DEFAULT_QUEUE=queue,
         # Parse once: a re-parse would recompute the next scheduled run that the test switches off below.
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3600",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        "AIRFLOW_CONN_NEWS_WAREHOUSE": fresh_db,
-        "NEWS_LANDING_DIR": str(landing),
-        "NEWS_QUARANTINE_DIR": str(home / "quarantine"),
-        "PYTHONPATH": os.pathsep.join([str(PROJECT / "plugins"), str(PROJECT / "dags")]),
-        "GX_ANALYTICS_ENABLED": "false",
-    }
+        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="3600",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="3600",
+    )
     services = Services(home, env)
     try:
         _redis_flushdb()
-        migrate = subprocess.run([*AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-        assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+        services.migrate(timeout=300)
         services.start("api-server", "api-server", "--apps", "execution", "--port", str(api_port), "--host", "127.0.0.1")
         services.start("dag-processor", "dag-processor")
         services.start("scheduler", "scheduler")
@@ -190,30 +111,15 @@ def celery_stack(pg_server, fresh_db, tmp_path_factory, request):
             print(services.dump())
         services.stop()
         _redis_flushdb()
-        with admin.cursor() as cur:
-            cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (meta_name,))
-            cur.execute(f'drop database if exists "{meta_name}"')
-        admin.close()
-
-
-def _wait(what: str, services: Services, probe, timeout: float, every: float = 2.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        dead = {name: rc for name, rc in services.alive().items() if rc is not None}
-        assert not dead, f"service(s) exited while waiting for {what}: {dead}\n{services.dump()}"
-        got = probe()
-        if got:
-            return got
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{services.dump()}")
+        drop_db(pg_server, meta_name)
 
 
 @pytest.fixture(scope="module")
 def celery_run(celery_stack):
     services, env, meta, queue, warehouse = celery_stack
     started = time.monotonic()
-    _wait(
-        "the DAG processor to serialize news_ingest", services,
+    services.wait(
+        "the DAG processor to serialize news_ingest",
         lambda: _query(meta, "select 1 from serialized_dag where dag_id = 'news_ingest'"), timeout=240,
     )
     run_id = f"celery_test__{DAY}"
@@ -234,7 +140,7 @@ def celery_run(celery_stack):
         return rows and rows[0][0] in ("success", "failed") and rows[0][0]
 
     remaining = DEADLINE_S - (time.monotonic() - started)
-    state = _wait("the triggered run to finish", services, finished, timeout=remaining, every=3)
+    state = services.wait("the triggered run to finish", finished, timeout=remaining, every=3)
     tis = _query(
         meta,
         "select task_id, state, queue, external_executor_id, hostname, try_number from task_instance"

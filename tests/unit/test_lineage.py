@@ -33,7 +33,7 @@ def test_every_task_has_its_tables():
     from pathlib import Path
 
     dags = {p.stem: p.read_text(encoding="utf-8") for p in (Path(INCLUDE_DIR).parent / "dags").glob("*.py")}
-    steps = set(re.findall(r'_declare_lineage\(context, "(\w+)"', dags["news_reporting"]))
+    steps = set(re.findall(r'declare_lineage\(context, "(\w+)"', dags["news_reporting"]))
     assert steps == {"refresh_views", "validate_reporting"}
     for stage in ("ingest", "strip", "normalize", "date_tag", "dedup", "load"):
         assert stage in STEP_TABLES and f"validate_{stage}" in STEP_TABLES

@@ -12,23 +12,46 @@ from khabar.reprocess import REPROCESS_STAGES, check_stages, rebuild_document
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("stages", [None, [], list(REPROCESS_STAGES), ["dedup", "strip", "date_tag", "normalize"]])
-def test_the_whole_chain_is_accepted_in_any_spelling(stages):
+@pytest.mark.parametrize("stages", [None, [], list(REPROCESS_STAGES), ["dedup", "strip", "date_tag", "normalize"], ["strip"]])
+def test_the_whole_chain_in_any_spelling_and_strip_alone_run_everything(stages):
+    # strip alone: normalize reads its text, date-tag and dedup what normalize writes
     assert check_stages(stages) == REPROCESS_STAGES
 
 
 @pytest.mark.parametrize(
-    ("stages", "message"),
+    ("stages", "runs"),
     [
-        (["dedup"], "runs strip"),  # no table keeps the body of a duplicate: dedup alone cannot run
-        (["strip", "normalize"], "runs strip"),
-        (["ingest"], "unknown stages"),  # the landing zone is never read again
-        (["load"], "unknown stages"),
+        (["dedup"], ("dedup",)),
+        (["date_tag"], ("date_tag", "dedup")),  # dedup orders documents by their dates
+        (["normalize"], ("normalize", "date_tag", "dedup")),
+        (["dedup", "normalize"], ("normalize", "date_tag", "dedup")),
     ],
 )
-def test_other_choices_are_refused_with_the_reason(stages, message):
-    with pytest.raises(ValueError, match=message):
+def test_a_part_runs_from_its_first_stage_with_every_later_stage_that_reads_it(stages, runs):
+    assert check_stages(stages) == runs
+
+
+@pytest.mark.parametrize("stages", [["ingest"], ["load"], ["dedup", "tokenize"]])
+def test_other_stages_are_refused(stages):
+    # ingest would read the landing zone again; load always runs
+    with pytest.raises(ValueError, match="unknown stages"):
         check_stages(stages)
+
+
+def test_strip_title_follows_the_stripper():
+    from khabar.reprocess import strip_title
+    from khabar.strip import Stripper
+
+    for fmt, text, raw_title in [
+        ("html", "<html><head><title>عنوان صفحه</title></head><body><p>متن خبر اینجا است و ادامه دارد.</p></body></html>", None),
+        ("txt", "عنوان کوتاه\nمتن خبر اینجا است و ادامه دارد و ادامه دارد.\n", None),
+        ("json", json.dumps({"title": " تیتر ", "body": "متن خبر."}, ensure_ascii=False), " تیتر "),
+    ]:
+        doc = rebuild_document(f"2022-01-25/a.{fmt}", 0, text, fmt, "utf-8")
+        stripped = Stripper().strip_document(rebuild_document(f"2022-01-25/a.{fmt}", 0, text, fmt, "utf-8"))
+        line = next((s.line for s in stripped.stripped if s.rule == "title"), None)
+        assert doc.raw_title == raw_title
+        assert strip_title(doc.raw_title, fmt, stripped.meta, line) == stripped.title, fmt
 
 
 RECORDS = [
