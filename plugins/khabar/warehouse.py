@@ -119,6 +119,10 @@ def day_lock(dsn: str, run_id: str, shared: bool = False) -> Iterator[None]:
                 raise RunLocked(f"another run of day {run_id} is in progress{who}; not starting a second one")
         yield
     finally:
+        # Released before returning: closing alone lets the server drop the lock a moment later, and the
+        # next step of the same run (a finish right after its batches) would find it still held.
+        with contextlib.suppress(psycopg2.Error), conn.cursor() as cur:
+            cur.execute("select pg_advisory_unlock_all()")
         conn.close()
 
 
