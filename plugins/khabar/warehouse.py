@@ -231,6 +231,7 @@ def update_from_rows(cur, table: str, keys: dict[str, str], key: str, columns: t
     )
     n = copy_records(cur, "_khabar_update", (key, *columns), rows)
     if n:
+        cur.execute("analyze _khabar_update")  # a temporary table has no statistics: the join plan needs its size
         sets = ", ".join(f"{c} = u.{c}" for c in columns)
         match = "".join(f" and t.{c} = %({c})s" for c in keys)
         cur.execute(f"update {table} t set {sets} from _khabar_update u where t.{key} = u.{key}{match}", keys)

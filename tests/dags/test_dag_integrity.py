@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -44,7 +45,7 @@ def test_every_stage_is_followed_by_its_gate(dagbag):
     dag = dagbag.dags["news_ingest"]
     order = [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") else None
     assert set(CHAIN) == set(dag.task_ids)
-    for task_id, nxt in zip(CHAIN, CHAIN[1:], strict=False):
+    for task_id, nxt in itertools.pairwise(CHAIN):
         downstream = dag.get_task(task_id).downstream_task_ids
         # ingest_files also feeds the mapped tasks their batch numbers
         assert downstream == ({nxt, *MAPPED} if task_id == "ingest_files" else {nxt}), task_id

@@ -55,6 +55,8 @@ def test_seeds_end_to_end(dagbag, env):
     assert str(dagrun.state) == "success", _states(dagrun)
     mapped = sorted((ti.task_id, ti.map_index, str(ti.state)) for ti in dagrun.get_task_instances() if ti.map_index >= 0)
     assert mapped == [(task, i, "success") for task in sorted(MAPPED) for i in range(3)]
+    # each instance is labelled with its batch in the UI (map_index_template)
+    assert {ti.rendered_map_index for ti in dagrun.get_task_instances() if ti.map_index >= 0} == {"batch 0", "batch 1", "batch 2"}
     assert query(env, "select batch_size, batches, documents from staging.ingests") == [(BATCH_SIZE, 3, 5)]
     assert query(env, "select batch_no, count(*) from staging.documents group by 1 order by 1") == [(0, 2), (1, 2), (2, 1)]
     rows = query(env, "select source_path, story_id, published_jalali, body from reporting.articles order by source_path")

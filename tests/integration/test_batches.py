@@ -201,3 +201,17 @@ def test_another_runs_batch_task_does_not_write_into_the_day(fresh_db, landing, 
                  (run_b.run_id,)) == [(0,)]
     with pytest.raises(ValueError, match="does not run in batches"):
         run_stage(fresh_db, "dedup", run_b, 0)
+
+
+def test_copy_records_and_update_from_rows_keep_any_text_as_written(fresh_db):
+    from khabar.warehouse import copy_records, transaction, update_from_rows
+
+    texts = ["خط اول\nخط\tدوم\r\nسوم", "\\N", "a\\nb", "\\.", "", "نیم‌فاصله\u200c و \u2028 و \x0b", None]
+    with transaction(fresh_db) as cur:
+        cur.execute("create temporary table t (k integer primary key, body text, n integer[], ok boolean, x real)")
+        copy_records(cur, "t", ("k", "body", "n", "ok", "x"), ((i, s, [i, 2], i % 2 == 0, 0.5) for i, s in enumerate(texts)))
+        cur.execute("select body, n, ok, x from t order by k")
+        assert cur.fetchall() == [(s, [i, 2], i % 2 == 0, 0.5) for i, s in enumerate(texts)]
+        update_from_rows(cur, "t", {}, "k", ("body", "x"), ((i, s and s[::-1], None) for i, s in enumerate(texts)))
+        cur.execute("select body, x from t order by k")
+        assert cur.fetchall() == [(s and s[::-1], None) for s in texts]
