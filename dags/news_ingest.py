@@ -6,20 +6,30 @@ Daily ingestion of raw Persian news files into the PostgreSQL warehouse.
 A run for day **D** (Asia/Tehran) reads the landing partition `<landing>/D/` (recursively) and the
 files directly under `<landing>/` modified during D, then:
 
-| stage | task | gate |
+| stage | task(s) | gate |
 |---|---|---|
-| ingest: discover, read, decode; quarantine what cannot be read | `ingest_files` | `validate_ingest` |
-| strip boilerplate (HTML to text, site furniture out, each removal recorded) | `strip_boilerplate` | `validate_strip` |
-| normalize (hazm + protected spans + half-space restoration) | `normalize_text` | `validate_normalize` |
-| date-tag (Jalali datelines, metadata, links) | `tag_dates` | `validate_date_tag` |
+| ingest: discover, read, decode; quarantine what cannot be read; put each document in a batch | `ingest_files` | `validate_ingest` |
+| strip boilerplate (HTML to text, site furniture out, each removal recorded), per batch | `strip_boilerplate` [mapped] | |
+| ... then learned furniture over the whole day (lines recurring in one outlet's documents) | `learn_furniture` | `validate_strip` |
+| normalize (hazm + protected spans + half-space restoration), per batch | `normalize_text` [mapped] | `validate_normalize` |
+| date-tag (Jalali datelines, metadata, links; mentions), per batch | `tag_dates` [mapped] | |
+| ... then the calendar rows and date coverage per outlet for the day | `summarize_dates` | `validate_date_tag` |
 | deduplicate (exact hash, MinHash/LSH stories) | `deduplicate` | `validate_dedup` |
 | load into `reporting.*` in one transaction | `load_warehouse` | `validate_load` |
+
+Batches: `ingest_files` assigns every document of the day to a batch of `batch_size` documents (DAG param
+`batch_size`, else env `NEWS_BATCH_SIZE`, else the Variable `news_batch_size`, else 500; in source order;
+at most 1024 batches, Airflow's `max_map_length`) and returns the batch numbers; the [mapped] tasks are
+expanded over them (dynamic task mapping), so several workers share one day. XCom carries only batch
+numbers and counts, never text. The warehouse gets the same rows whatever the batch size.
 
 Each gate runs a Great Expectations suite on what its stage wrote for the run, stores the result in
 `reporting.gate_results`, and fails the run there when it does not pass.
 
 Two runs of the same day never interleave: `max_active_runs=1`, and every task takes a PostgreSQL
-advisory lock keyed by the day (a second holder fails with `RunLocked`, naming the holder).
+advisory lock keyed by the day (a second holder fails with `RunLocked`, naming the holder). The mapped
+batch tasks of one run share that lock (each writes only its own documents), the other tasks hold it
+alone; a batch or finish task whose day was ingested by another run since fails (`RunSuperseded`).
 
 When the load's gate passes, the run publishes the asset `news_warehouse` (its event's extra names
 the day); `news_reporting` is scheduled on it and refreshes the reporting views.
@@ -34,16 +44,17 @@ from the connection `news_warehouse`, else the embedded PostgreSQL under the pro
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from news_common import WAREHOUSE_ASSET
 from news_common import declare_lineage as _declare_lineage
 from news_common import warehouse_dsn as _warehouse_dsn
 
 LANDING_VARIABLE = "news_landing_dir"
+BATCH_SIZE_VARIABLE = "news_batch_size"
 TEHRAN = "Asia/Tehran"
 
 
-def _run(context) -> object:
+def _run(context, batch_size: int | None = None) -> object:
     """The pipeline's view of this Airflow run: its day in Tehran and the landing root."""
     import os
     from pathlib import Path
@@ -55,15 +66,47 @@ def _run(context) -> object:
     when = context.get("logical_date") or context["dag_run"].run_after
     day = pendulum.instance(when).in_timezone(TEHRAN).date()
     root = os.environ.get("NEWS_LANDING_DIR") or Variable.get(LANDING_VARIABLE, default=None)
-    return Run(day=day, landing_root=Path(root) if root else landing_root_from_env(), airflow_run_id=context["run_id"])
+    return Run(
+        day=day, landing_root=Path(root) if root else landing_root_from_env(), airflow_run_id=context["run_id"],
+        batch_size=batch_size,
+    )
 
 
-def _stage(name: str, **context) -> dict:
-    from khabar.pipeline import run_stage
+def _batch_size(context) -> int | None:
+    """The run's batch size: the DAG param (trigger conf), else env NEWS_BATCH_SIZE, else the Variable."""
+    import os
+
+    from airflow.sdk import Variable
+
+    size = (context.get("params") or {}).get("batch_size")
+    size = size or os.environ.get("NEWS_BATCH_SIZE") or Variable.get(BATCH_SIZE_VARIABLE, default=None)
+    return int(size) if size else None  # None: the library's default
+
+
+def _stage(name: str, batch: int | None = None, batch_size: int | None = None, **context) -> dict:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from khabar.pipeline import RunSuperseded, run_stage
 
     dsn = _warehouse_dsn()
     _declare_lineage(context, name, dsn)
-    return run_stage(dsn, name, _run(context))  # under the day's lock
+    try:
+        return run_stage(dsn, name, _run(context, batch_size), batch)  # under the day's lock (shared by batches)
+    except RunSuperseded as exc:  # another run owns the day now: a retry would not change that
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _finish(name: str, **context) -> dict:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from khabar.pipeline import RunSuperseded, run_finish
+
+    dsn = _warehouse_dsn()
+    _declare_lineage(context, name, dsn)
+    try:
+        return run_finish(dsn, name, _run(context))  # under the day's lock, alone
+    except RunSuperseded as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def _gate(name: str, **context) -> dict:
@@ -88,36 +131,53 @@ def _gate(name: str, **context) -> dict:
     max_active_runs=1,
     default_args={"owner": "news-data", "retries": 2, "retry_delay": pendulum.duration(minutes=1)},
     tags=["news", "ingest"],
+    params={
+        "batch_size": Param(
+            None, type=["null", "integer"], minimum=1,
+            description="documents per batch of the mapped stages (empty: env NEWS_BATCH_SIZE, Variable news_batch_size, 500)",
+        ),
+    },
     doc_md=__doc__,
 )
 def news_ingest():
     @task
-    def ingest_files(**context) -> dict:
-        return _stage("ingest", **context)
+    def ingest_files(**context) -> list[int]:
+        result = _stage("ingest", batch_size=_batch_size(context), **context)
+        batches = result.pop("batches")
+        context["ti"].xcom_push(key="counts", value=result)  # files, documents, quarantined, batch_size
+        return batches  # what the mapped tasks expand over: the batch numbers, [0, 1, ...]
 
     @task
     def validate_ingest(**context) -> dict:
         return _gate("ingest", **context)
 
+    @task(map_index_template="batch {{ task.op_kwargs['batch'] }}")
+    def strip_boilerplate(batch: int, **context) -> dict:
+        return _stage("strip", batch, **context)
+
     @task
-    def strip_boilerplate(**context) -> dict:
-        return _stage("strip", **context)
+    def learn_furniture(**context) -> dict:
+        return _finish("strip", **context)
 
     @task
     def validate_strip(**context) -> dict:
         return _gate("strip", **context)
 
-    @task
-    def normalize_text(**context) -> dict:
-        return _stage("normalize", **context)
+    @task(map_index_template="batch {{ task.op_kwargs['batch'] }}")
+    def normalize_text(batch: int, **context) -> dict:
+        return _stage("normalize", batch, **context)
 
     @task
     def validate_normalize(**context) -> dict:
         return _gate("normalize", **context)
 
+    @task(map_index_template="batch {{ task.op_kwargs['batch'] }}")
+    def tag_dates(batch: int, **context) -> dict:
+        return _stage("date_tag", batch, **context)
+
     @task
-    def tag_dates(**context) -> dict:
-        return _stage("date_tag", **context)
+    def summarize_dates(**context) -> dict:
+        return _finish("date_tag", **context)
 
     @task
     def validate_date_tag(**context) -> dict:
@@ -141,14 +201,17 @@ def news_ingest():
         context["outlet_events"][WAREHOUSE_ASSET].extra = {"run_id": _run(context).run_id}
         return result
 
+    batches = ingest_files()
     (
-        ingest_files()
+        batches
         >> validate_ingest()
-        >> strip_boilerplate()
+        >> strip_boilerplate.expand(batch=batches)
+        >> learn_furniture()
         >> validate_strip()
-        >> normalize_text()
+        >> normalize_text.expand(batch=batches)
         >> validate_normalize()
-        >> tag_dates()
+        >> tag_dates.expand(batch=batches)
+        >> summarize_dates()
         >> validate_date_tag()
         >> deduplicate()
         >> validate_dedup()

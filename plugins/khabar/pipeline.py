@@ -3,6 +3,14 @@
 Each stage reads the run's rows from ``staging``, applies one step per document, and writes its
 columns back in one transaction, so a retried stage starts from the same state. ``load`` moves
 the run into ``reporting`` in one transaction: re-running a day leaves the same rows.
+
+Batches: ingest puts each document of the day in a batch (``NEWS_BATCH_SIZE`` documents, in
+``source_path, record_index`` order). The per-document stages (strip, normalize, date-tag) take a
+batch number, so the DAG maps them over the batches and several workers share one day; what needs the
+whole day (strip's learned furniture, date-tag's calendar and coverage) is the stage's ``finish``,
+run once after its batches. ``batch=None`` is the whole day: every batch and the finish in one
+transaction (``run_stage``, ``run_day``). The result does not depend on the batch size.
+Staging is written with COPY and set-based SQL, never row by row.
 """
 
 from __future__ import annotations
@@ -13,11 +21,16 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from psycopg2.extras import execute_values
-
 from khabar.document import Document, Quarantined
 from khabar.paths import INCLUDE_DIR, PROJECT_ROOT, SAMPLE_LANDING_DIR
-from khabar.warehouse import apply_migrations, day_lock, quote_literal, transaction
+from khabar.warehouse import (
+    RunLocked,
+    apply_migrations,
+    copy_records,
+    day_lock,
+    transaction,
+    update_from_rows,
+)
 
 DOC_COLUMNS = (
     "doc_id", "file_id", "source_path", "record_index", "file_format", "raw_text", "raw_title", "meta",
@@ -30,6 +43,19 @@ DOC_COLUMNS = (
     "text_loss", "needs_review",
 )
 STAGES = ("ingest", "strip", "normalize", "date_tag", "dedup", "load")
+BATCH_STAGES = ("strip", "normalize", "date_tag")  # per document: mapped over the day's batches
+DEFAULT_BATCH_SIZE = 500
+# Airflow's default [core] max_map_length: a bigger day gets bigger batches, never more mapped tasks.
+MAX_BATCHES = 1024
+
+
+class RunSuperseded(RunLocked):
+    """The day's staging belongs to another run (it ingested the day since): a batch or finish step of
+    this run must not write into it. Retrying does not help; the newer run carries the day."""
+
+
+class IncompleteStage(RuntimeError):
+    """A stage's finish found documents its batches did not process (a batch missing)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,7 @@ class Run:
     airflow_run_id: str | None = None
     max_file_bytes: int = 50 * 1024 * 1024
     quarantine_dir: Path | None = None  # None: env NEWS_QUARANTINE_DIR, else <project>/.quarantine
+    batch_size: int | None = None  # documents per batch at ingest; None: env NEWS_BATCH_SIZE, else 500
 
     @property
     def run_id(self) -> str:
@@ -50,6 +77,25 @@ class Run:
 
 def landing_root_from_env() -> Path:
     return Path(os.environ.get("NEWS_LANDING_DIR") or SAMPLE_LANDING_DIR)
+
+
+def batch_size_from_env() -> int:
+    """``NEWS_BATCH_SIZE``, else 500 documents a batch."""
+    size = int(os.environ.get("NEWS_BATCH_SIZE") or DEFAULT_BATCH_SIZE)
+    if size < 1:
+        raise ValueError(f"NEWS_BATCH_SIZE must be at least 1, not {size}")
+    return size
+
+
+def plan_batches(documents: int, batch_size: int, max_batches: int = MAX_BATCHES) -> tuple[int, int]:
+    """``(batch size, number of batches)`` for a day of ``documents``: at least one batch (an empty day
+    still runs its stages and loads its zero counts), at most ``max_batches`` (the size grows instead).
+
+    >>> plan_batches(1001, 500), plan_batches(0, 500), plan_batches(5000, 1, max_batches=1024)
+    ((500, 3), (500, 1), (5, 1000))
+    """
+    size = max(batch_size, -(-documents // max_batches))
+    return size, max(1, -(-documents // size))
 
 
 def quarantine_dir(run: Run) -> Path:
@@ -67,48 +113,76 @@ def pipeline_version() -> str:
 
 # ------------------------------------------------------------------------------ staging helpers
 
+_REQUIRED = {"file_id": "", "source_path": "", "record_index": 0, "file_format": "", "raw_text": ""}
 
-def _read_documents(cur, run_id: str, statuses: tuple[str, ...] = ("active",)) -> list[Document]:
+
+def _read_documents(
+    cur, run_id: str, statuses: tuple[str, ...] = ("active",), batch: int | None = None,
+    columns: tuple[str, ...] = DOC_COLUMNS,
+) -> list[Document]:
+    """The run's documents (of one batch, or all), in source order, with ``columns`` filled."""
+    where = "" if batch is None else " and batch_no = %(batch)s"
     cur.execute(
-        f"select {', '.join(DOC_COLUMNS)} from staging.documents where run_id = %s and status in %s"
+        f"select {', '.join(columns)} from staging.documents where run_id = %(run_id)s and status in %(statuses)s{where}"
         " order by source_path, record_index",
-        (run_id, statuses),
+        {"run_id": run_id, "statuses": statuses, "batch": batch},
     )
-    return [Document(**dict(zip(DOC_COLUMNS, row, strict=False))) for row in cur.fetchall()]
+    return [Document(**{**_REQUIRED, **dict(zip(columns, row, strict=True))}) for row in cur.fetchall()]
 
 
 def _update_documents(cur, run_id: str, docs: list[Document], columns: tuple[str, ...]) -> None:
-    if not docs:
-        return
-    sets = ", ".join(f"{c} = v.{c}" for c in columns)
-    casts = {"meta": "::jsonb", "published_at": "::timestamptz", "word_count": "::integer"}
-    rows = [(d.doc_id, *(_db_value(c, getattr(d, c)) for c in columns)) for d in docs]
-    template = "(" + ", ".join(["%s"] + [f"%s{casts.get(c, '')}" for c in columns]) + ")"
-    execute_values(
-        cur,
-        f"update staging.documents d set {sets} from (values %s) as v (doc_id, {', '.join(columns)})"
-        f" where d.run_id = {quote_literal(run_id)} and d.doc_id = v.doc_id",
-        rows,
-        template=template,
-    )
+    """Write ``columns`` of the documents back: COPY into a temporary table, one ``update ... from``."""
+    if docs:
+        rows = ((d.doc_id, *(_db_value(c, getattr(d, c)) for c in columns)) for d in docs)
+        update_from_rows(cur, "staging.documents", {"run_id": run_id}, "doc_id", columns, rows)
 
 
 def _db_value(column: str, value):
     return json.dumps(value, ensure_ascii=False, default=str) if column == "meta" else value
 
 
+QUARANTINE_COLUMNS = ("source_path", "record_index", "stage", "reason", "sha256", "size_bytes", "evidence_path", "raw_record")
+
+
 def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
-    if items:
-        execute_values(
-            cur,
-            "insert into staging.quarantine (run_id, source_path, record_index, stage, reason, sha256, size_bytes,"
-            " evidence_path, raw_record) values %s on conflict (run_id, source_path, record_index) do update set"
-            " stage = excluded.stage, reason = excluded.reason",
-            [
-                (run_id, q.source_path, q.record_index, q.stage, q.reason, q.sha256, q.size_bytes,
-                 q.evidence_path, q.raw_record)
-                for q in items
-            ],
+    """Quarantine rows, COPYed then upserted (a later row for the same record wins)."""
+    if not items:
+        return
+    cur.execute(
+        "create temporary table _khabar_quarantine on commit drop as"
+        f" select {', '.join(QUARANTINE_COLUMNS)}, 0 as ord from staging.quarantine with no data"
+    )
+    copy_records(
+        cur, "_khabar_quarantine", (*QUARANTINE_COLUMNS, "ord"),
+        ((q.source_path, q.record_index, q.stage, q.reason, q.sha256, q.size_bytes, q.evidence_path, q.raw_record, i)
+         for i, q in enumerate(items)),
+    )
+    cols = ", ".join(QUARANTINE_COLUMNS)
+    cur.execute(
+        f"insert into staging.quarantine (run_id, {cols})"
+        f" select distinct on (source_path, record_index) %s, {cols} from _khabar_quarantine"
+        " order by source_path, record_index, ord desc"
+        " on conflict (run_id, source_path, record_index) do update set stage = excluded.stage, reason = excluded.reason",
+        (run_id,),
+    )
+    cur.execute("drop table _khabar_quarantine")
+
+
+def check_owner(dsn: str, run: Run) -> None:
+    """Refuse (``RunSuperseded``) when the day's staging is not this run's: another Airflow run ingested
+    the day after this one, or the day was rebuilt without batches (re-processing)."""
+    with transaction(dsn) as cur:
+        cur.execute("select airflow_run_id from staging.ingests where run_id = %s", (run.run_id,))
+        row = cur.fetchone()
+        cur.execute(
+            "select exists (select 1 from staging.documents where run_id = %s and batch_no is null)", (run.run_id,)
+        )
+        (unbatched,) = cur.fetchone()
+    if row is None or unbatched:
+        raise RunSuperseded(f"day {run.run_id} has no batched ingest in staging (rebuilt or never ingested); run ingest first")
+    if row[0] != run.airflow_run_id:
+        raise RunSuperseded(
+            f"day {run.run_id} was ingested by run {row[0]!r}; run {run.airflow_run_id!r} does not write into it"
         )
 
 
@@ -118,7 +192,8 @@ def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
 def ingest(dsn: str, run: Run) -> dict:
     """Discover the day's files, read and decode them, record each file; quarantine what fails
     (with a copy of its bytes). Refused paths are recorded as files too: every discovered file
-    has a row in ``staging.files``, the left side of the load gate's conservation."""
+    has a row in ``staging.files``, the left side of the load gate's conservation. Each document
+    gets its batch; the result names the batches (small: numbers and counts, no text)."""
     from khabar.document import make_id
     from khabar.ingest import IngestedFile, discover_files, ingest_file
 
@@ -132,107 +207,227 @@ def ingest(dsn: str, run: Run) -> dict:
         infos.append(info)
         docs += file_docs
         bad += file_bad
+    docs.sort(key=lambda d: (d.source_path, d.record_index))
+    size, batches = plan_batches(len(docs), run.batch_size or batch_size_from_env())
+    rid = run.run_id
     with transaction(dsn) as cur:
-        for table in ("stripped_lines", "quarantine", "documents", "files"):
-            cur.execute(f"delete from staging.{table} where run_id = %s", (run.run_id,))
-        if infos:
-            execute_values(
-                cur,
-                "insert into staging.files (run_id, file_id, source_path, size_bytes, sha256, encoding, file_format, status)"
-                " values %s",
-                [(run.run_id, f.file_id, f.relpath, f.size_bytes, f.sha256, f.encoding, f.file_format, f.status) for f in infos],
-            )
-        if docs:
-            execute_values(
-                cur,
-                "insert into staging.documents (run_id, doc_id, file_id, source_path, record_index, file_format,"
-                " status, raw_text, raw_title, meta) values %s",
-                [
-                    (run.run_id, d.doc_id, d.file_id, d.source_path, d.record_index, d.file_format, "active",
-                     d.raw_text, d.raw_title, json.dumps(d.meta, ensure_ascii=False))
-                    for d in docs
-                ],
-            )
-        _quarantine(cur, run.run_id, bad)
-    return {"files": len(infos), "documents": len(docs), "quarantined": len(bad)}
-
-
-def strip(dsn: str, run: Run) -> dict:
-    """HTML to text and furniture out (structure, lexicon, then lines learned per outlet); every
-    removed line kept with its rule; credits to their columns; heavy losses flagged for review."""
-    from khabar.strip import Stripper, StripSettings, count_outlet_lines, remove_outlet_furniture
-
-    stripper, settings = Stripper(), StripSettings.from_env()
-    with transaction(dsn) as cur:
-        docs = _read_documents(cur, run.run_id)
-        for table in ("stripped_lines", "outlet_lines"):
-            cur.execute(f"delete from staging.{table} where run_id = %s", (run.run_id,))
-        for doc in docs:
-            stripper.strip_document(doc, settings.review_loss_share)
-        # Learned furniture: this run's counts plus earlier runs' inside the window. Only run_id < this
-        # one counts, so a re-run of a day (or a backfill after later days) sees the same evidence.
-        counts = count_outlet_lines(docs)
+        for table in ("stripped_lines", "quarantine", "documents", "files", "ingests"):
+            cur.execute(f"delete from staging.{table} where run_id = %s", (rid,))
+        copy_records(
+            cur, "staging.files", ("run_id", "file_id", "source_path", "size_bytes", "sha256", "encoding", "file_format", "status"),
+            ((rid, f.file_id, f.relpath, f.size_bytes, f.sha256, f.encoding, f.file_format, f.status) for f in infos),
+        )
+        copy_records(
+            cur, "staging.documents",
+            ("run_id", "doc_id", "file_id", "source_path", "record_index", "file_format", "status", "raw_text", "raw_title",
+             "meta", "batch_no"),
+            (
+                (rid, d.doc_id, d.file_id, d.source_path, d.record_index, d.file_format, "active", d.raw_text, d.raw_title,
+                 json.dumps(d.meta, ensure_ascii=False), i // size)
+                for i, d in enumerate(docs)
+            ),
+        )
+        _quarantine(cur, rid, bad)
         cur.execute(
-            "select outlet, line_key, sum(documents) from reporting.outlet_lines"
-            " where run_id < %s and run_id >= %s and outlet = any(%s) group by 1, 2",
-            (run.run_id, date.fromordinal(run.day.toordinal() - settings.window_days).isoformat(), sorted({o for o, _ in counts})),
+            "insert into staging.ingests (run_id, airflow_run_id, batch_size, batches, documents) values (%s, %s, %s, %s, %s)",
+            (rid, run.airflow_run_id, size, batches, len(docs)),
         )
-        evidence = {(outlet, key): n for outlet, key, n in cur.fetchall()}
-        furniture = {
-            k for k in counts.keys() | evidence.keys()
-            if counts.get(k, ("", 0))[1] + evidence.get(k, 0) >= settings.min_documents
-        }
-        learned = sum(remove_outlet_furniture(doc, furniture, settings.review_loss_share) for doc in docs)
-        empty = []
-        for doc in docs:
-            if not doc.stripped_text.strip():
-                doc.status = "quarantined"
-                empty.append(Quarantined(doc.source_path, "strip", "empty after boilerplate removal", doc.record_index))
-        _update_documents(
-            cur, run.run_id, docs,
-            ("stripped_text", "title", "outlet", "meta", "status", "byline", "photo_credit", "cited_source",
-             "text_loss", "needs_review"),
+    return {
+        "files": len(infos), "documents": len(docs), "quarantined": len(bad),
+        "batch_size": size, "batches": list(range(batches)),
+    }
+
+
+STRIP_READ = ("doc_id", "source_path", "record_index", "file_format", "raw_text", "raw_title", "meta")
+STRIP_WRITE = (
+    "stripped_text", "strip_draft", "strip_draft_line_nos", "title", "outlet", "meta", "status", "byline", "photo_credit",
+    "cited_source", "text_loss", "needs_review",
+)
+
+
+def strip(dsn: str, run: Run, batch: int | None = None) -> dict:
+    """HTML to text and furniture out (structure, lexicon, then lines learned per outlet); every
+    removed line kept with its rule; credits to their columns; heavy losses flagged for review.
+    With a batch: that batch's documents, without learned furniture (``strip_finish`` does that)."""
+    from khabar.strip import StripSettings
+
+    settings = StripSettings.from_env()
+    with transaction(dsn) as cur:
+        out = _strip_batch(cur, run, batch, settings)
+        if batch is None:
+            finish = _strip_finish(cur, run, settings)
+            out = {**finish, "lines_removed": out["lines_removed"] + finish["learned_furniture_lines"]}
+    return out
+
+
+def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
+    from khabar.strip import Stripper
+
+    stripper, rid = Stripper(), run.run_id
+    # A re-run starts from the documents as ingest left them: strip's own removals and quarantine go.
+    docs = _read_documents(cur, rid, ("active", "quarantined"), batch, STRIP_READ)
+    if batch is None:
+        cur.execute("delete from staging.stripped_lines where run_id = %s", (rid,))
+        cur.execute("delete from staging.quarantine where run_id = %s and stage = 'strip'", (rid,))
+    else:
+        params = {"run_id": rid, "batch": batch}
+        cur.execute(
+            "delete from staging.stripped_lines s using staging.documents d where s.run_id = %(run_id)s"
+            " and d.run_id = s.run_id and d.doc_id = s.doc_id and d.batch_no = %(batch)s",
+            params,
         )
-        lines = [(run.run_id, d.doc_id, s.line_no, s.line, s.rule) for d in docs for s in d.stripped]
-        if lines:
-            execute_values(cur, "insert into staging.stripped_lines (run_id, doc_id, line_no, line, rule) values %s", lines)
-        if counts:
-            execute_values(
-                cur,
-                "insert into staging.outlet_lines (run_id, outlet, line_key, line, documents) values %s",
-                [(run.run_id, outlet, key, line, n) for (outlet, key), (line, n) in counts.items()],
-            )
-        _quarantine(cur, run.run_id, empty)
+        cur.execute(
+            "delete from staging.quarantine q using staging.documents d where q.run_id = %(run_id)s and q.stage = 'strip'"
+            " and d.run_id = q.run_id and d.source_path = q.source_path and d.record_index = q.record_index"
+            " and d.batch_no = %(batch)s",
+            params,
+        )
+    for doc in docs:
+        doc.status = "active"
+        stripper.strip_document(doc, settings.review_loss_share)
+    # The text goes in twice: as the stage's text (the finish changes it only where it learns furniture)
+    # and as the draft the finish starts from.
+    update_from_rows(
+        cur, "staging.documents", {"run_id": rid}, "doc_id", STRIP_WRITE,
+        (
+            (d.doc_id, d.stripped_text, d.stripped_text, d.kept_line_nos, d.title, d.outlet, _db_value("meta", d.meta),
+             d.status, d.byline, d.photo_credit, d.cited_source, d.text_loss, d.needs_review)
+            for d in docs
+        ),
+    )
+    lines = copy_records(
+        cur, "staging.stripped_lines", ("run_id", "doc_id", "line_no", "line", "rule"),
+        ((rid, d.doc_id, s.line_no, s.line, s.rule) for d in docs for s in d.stripped),
+    )
+    return {"batch": batch, "documents": len(docs), "lines_removed": lines}
+
+
+def strip_finish(dsn: str, run: Run) -> dict:
+    """The day-level part of strip, after every batch: learned furniture (lines recurring in enough
+    documents of one outlet, this day and earlier days) out of the day's documents; empty ones quarantined."""
+    from khabar.strip import StripSettings
+
+    with transaction(dsn) as cur:
+        return _strip_finish(cur, run, StripSettings.from_env())
+
+
+def _strip_finish(cur, run: Run, settings) -> dict:
+    from khabar.document import StrippedLine
+    from khabar.strip import LEARNED_RULE, count_outlet_lines, line_key, remove_outlet_furniture, update_text_loss
+
+    rid = run.run_id
+    # Re-runnable: an earlier finish's removals and quarantine are undone, the batches' drafts are the input.
+    cur.execute("delete from staging.stripped_lines where run_id = %s and rule = %s", (rid, LEARNED_RULE))
+    cur.execute("delete from staging.quarantine where run_id = %s and stage = 'strip'", (rid,))
+    cur.execute("update staging.documents set status = 'active' where run_id = %s and status = 'quarantined'", (rid,))
+    cur.execute(
+        "select doc_id, source_path, record_index, outlet, strip_draft, strip_draft_line_nos,"
+        " stripped_text is distinct from strip_draft from staging.documents where run_id = %s and status = 'active'"
+        " order by source_path, record_index",
+        (rid,),
+    )
+    rows = cur.fetchall()
+    missing = [f"{path}#{index}" for _, path, index, _, draft, _, _ in rows if draft is None]
+    if missing:
+        raise IncompleteStage(f"day {rid}: {len(missing)} documents were not stripped by any batch, e.g. {missing[:3]}")
+    docs = [
+        Document(doc_id, "", path, index, "", "", outlet=outlet, stripped_text=draft, kept_line_nos=list(nos or []))
+        for doc_id, path, index, outlet, draft, nos, _ in rows
+    ]
+    earlier = {doc_id for doc_id, *_, changed in rows if changed}  # an earlier finish changed them: restored below
+    # Learned furniture: this run's counts plus earlier runs' inside the window. Only run_id < this
+    # one counts, so a re-run of a day (or a backfill after later days) sees the same evidence.
+    counts = count_outlet_lines(docs)
+    cur.execute(
+        "select outlet, line_key, sum(documents) from reporting.outlet_lines"
+        " where run_id < %s and run_id >= %s and outlet = any(%s) group by 1, 2",
+        (rid, date.fromordinal(run.day.toordinal() - settings.window_days).isoformat(), sorted({o for o, _ in counts})),
+    )
+    evidence = {(outlet, key): n for outlet, key, n in cur.fetchall()}
+    furniture = {
+        k for k in counts.keys() | evidence.keys()
+        if counts.get(k, ("", 0))[1] + evidence.get(k, 0) >= settings.min_documents
+    }
+    outlets = {o for o, _ in furniture}
+    touched = [
+        d for d in docs
+        if d.doc_id in earlier
+        or (d.outlet in outlets and any((d.outlet, line_key(line)) in furniture for line in d.stripped_text.split("\n")))
+    ]
+    if touched:  # their removals so far (the batches'), for line numbers and the text lost
+        cur.execute(
+            "select doc_id, line_no, line, rule from staging.stripped_lines where run_id = %s and doc_id = any(%s)"
+            " order by doc_id, line_no, rule",
+            (rid, [d.doc_id for d in touched]),
+        )
+        removed: dict[str, list[StrippedLine]] = {}
+        for doc_id, no, line, rule in cur.fetchall():
+            removed.setdefault(doc_id, []).append(StrippedLine(no, line, rule))
+        for doc in touched:
+            doc.stripped = removed.get(doc.doc_id, [])
+    learned = 0
+    for doc in touched:
+        learned += remove_outlet_furniture(doc, furniture, settings.review_loss_share)
+        update_text_loss(doc, settings.review_loss_share)
+    _update_documents(cur, rid, touched, ("stripped_text", "text_loss", "needs_review"))
+    copy_records(
+        cur, "staging.stripped_lines", ("run_id", "doc_id", "line_no", "line", "rule"),
+        ((rid, d.doc_id, s.line_no, s.line, s.rule) for d in touched for s in d.stripped if s.rule == LEARNED_RULE),
+    )
+    empty = []
+    for doc in docs:
+        if not doc.stripped_text.strip():
+            doc.status = "quarantined"
+            empty.append(doc)
+    _update_documents(cur, rid, empty, ("status",))
+    _quarantine(cur, rid, [Quarantined(d.source_path, "strip", "empty after boilerplate removal", d.record_index) for d in empty])
+    cur.execute("delete from staging.outlet_lines where run_id = %s", (rid,))
+    copy_records(
+        cur, "staging.outlet_lines", ("run_id", "outlet", "line_key", "line", "documents"),
+        ((rid, outlet, key, line, n) for (outlet, key), (line, n) in counts.items()),
+    )
+    cur.execute(
+        "select count(*) filter (where needs_review) from staging.documents where run_id = %s and status = 'active'", (rid,)
+    )
+    (flagged,) = cur.fetchone()
     return {
         "documents": len(docs),
-        "lines_removed": len(lines),
         "learned_furniture_lines": learned,
-        "flagged_for_review": sum(1 for d in docs if d.needs_review and d.status == "active"),
+        "flagged_for_review": flagged,
         "quarantined": len(empty),
     }
 
 
-def normalize(dsn: str, run: Run) -> dict:
+def normalize(dsn: str, run: Run, batch: int | None = None) -> dict:
     """hazm-based normalization of body and title; the raw text stays beside them."""
     from khabar.normalize import normalize_text
 
     with transaction(dsn) as cur:
-        docs = _read_documents(cur, run.run_id)
+        docs = _read_documents(cur, run.run_id, batch=batch, columns=("doc_id", "stripped_text", "title"))
         for doc in docs:
             doc.body = normalize_text(doc.stripped_text or "")
             doc.title = normalize_text(doc.title) if doc.title else None
             doc.word_count = len(doc.body.split())
         _update_documents(cur, run.run_id, docs, ("body", "title", "word_count"))
-    return {"documents": len(docs)}
+    return {"batch": batch, "documents": len(docs)} if batch is not None else {"documents": len(docs)}
 
 
-def date_tag(dsn: str, run: Run) -> dict:
+DATE_READ = ("doc_id", "source_path", "raw_text", "meta", "stripped_text", "body")
+DATE_WRITE = (
+    "published_at", "published_jalali", "date_source", "date_evidence", "date_reason", "date_confidence", "date_calendar",
+    "date_weekday_mismatch",
+)
+
+
+def date_tag(dsn: str, run: Run, batch: int | None = None) -> dict:
     """Publication date from metadata, datelines, link or record field, with its confidence; every
-    date the body mentions; the calendar rows the run's days need; date coverage per outlet."""
-    from khabar.dates import calendar_row, header_datelines, tag_date, tag_mentions
+    date the body mentions; the calendar rows the run's days need; date coverage per outlet.
+    With a batch: that batch's dates and mentions (``date_tag_finish`` does calendar and coverage)."""
+    from khabar.dates import header_datelines, tag_date, tag_mentions
 
+    rid = run.run_id
     with transaction(dsn) as cur:
-        docs = _read_documents(cur, run.run_id)
+        docs = _read_documents(cur, rid, batch=batch, columns=DATE_READ)
         for doc in docs:
             datelines = header_datelines(doc.raw_text, doc.meta.get("datelines") or [], doc.stripped_text or "")
             result = tag_date(doc.meta, datelines, doc.source_path, run.day)
@@ -241,63 +436,72 @@ def date_tag(dsn: str, run: Run) -> dict:
             doc.date_confidence, doc.date_calendar = result.confidence, result.calendar
             doc.date_weekday_mismatch = result.weekday_mismatch
             doc.mentions = tag_mentions(doc.body or "", doc.published_at)
-        _update_documents(
-            cur, run.run_id, docs, ("published_at", "published_jalali", "date_source", "date_evidence", "date_reason")
+        _update_documents(cur, rid, docs, DATE_WRITE)  # typed by the temporary table: a column of nulls is fine
+        if batch is None:
+            cur.execute("delete from staging.date_mentions where run_id = %s", (rid,))
+        else:
+            cur.execute(
+                "delete from staging.date_mentions m using staging.documents d where m.run_id = %s"
+                " and d.run_id = m.run_id and d.doc_id = m.doc_id and d.batch_no = %s",
+                (rid, batch),
+            )
+        mentions = copy_records(
+            cur, "staging.date_mentions",
+            ("run_id", "doc_id", "start_char", "end_char", "surface", "resolved_day", "resolved_jalali", "calendar", "kind",
+             "weekday_ok", "confidence"),
+            (
+                (rid, d.doc_id, m.start, m.end, m.surface, m.day, m.jalali, m.calendar, m.kind, m.weekday_ok, m.confidence)
+                for d in docs for m in d.mentions
+            ),
         )
-        if docs:  # typed here: a column of nulls would otherwise reach postgres as text
-            execute_values(
-                cur,
-                "update staging.documents d set date_confidence = v.c, date_calendar = v.cal,"
-                " date_weekday_mismatch = v.w from (values %s) as v (doc_id, c, cal, w)"
-                f" where d.run_id = {quote_literal(run.run_id)} and d.doc_id = v.doc_id",
-                [(d.doc_id, d.date_confidence, d.date_calendar, d.date_weekday_mismatch) for d in docs],
-                template="(%s, %s::real, %s::text, %s::text)",
-            )
-        for table in ("date_mentions", "calendar", "date_coverage"):
-            cur.execute(f"delete from staging.{table} where run_id = %s", (run.run_id,))
-        mentions = [
-            (run.run_id, d.doc_id, m.start, m.end, m.surface, m.day, m.jalali, m.calendar, m.kind, m.weekday_ok, m.confidence)
-            for d in docs for m in d.mentions
-        ]
-        if mentions:
-            execute_values(
-                cur,
-                "insert into staging.date_mentions (run_id, doc_id, start_char, end_char, surface, resolved_day,"
-                " resolved_jalali, calendar, kind, weekday_ok, confidence) values %s",
-                mentions,
-            )
-        # The calendar must stay one contiguous row per day from the earliest published day to the
-        # latest; stage the days this run adds to the range already in the warehouse.
-        cur.execute("select min(day), max(day) from reporting.calendar")
-        have_min, have_max = cur.fetchone()
-        days = [run.day] + [_tehran_day(d.published_at) for d in docs if d.published_at is not None]
-        low, high = min(days + ([have_min] if have_min else [])), max(days + ([have_max] if have_max else []))
-        rows = [
-            (run.run_id, *calendar_row(day))
-            for day in _days(low, high)
-            if have_min is None or not have_min <= day <= have_max
-        ]
-        if rows:
-            execute_values(
-                cur,
-                "insert into staging.calendar (run_id, day, jalali_date, jalali_year, jalali_month, jalali_month_name,"
-                " jalali_day, weekday_name, weekday_no, week_start, jalali_week) values %s",
-                rows,
-            )
-        coverage = _date_coverage(run.run_id, docs)
-        if coverage:
-            execute_values(
-                cur,
-                "insert into staging.date_coverage (run_id, outlet, documents, dated, coverage, from_html_meta,"
-                " from_dateline, from_link, from_record_field, low_confidence, weekday_mismatches, mentions) values %s",
-                coverage,
-            )
-    return {
-        "documents": len(docs),
-        "dated": sum(1 for d in docs if d.published_at is not None),
-        "mentions": len(mentions),
-        "calendar_days_added": len(rows),
-    }
+        out = {"documents": len(docs), "dated": sum(1 for d in docs if d.published_at is not None), "mentions": mentions}
+        if batch is None:
+            return out | {"calendar_days_added": _date_tag_finish(cur, run)["calendar_days_added"]}
+    return {"batch": batch, **out}
+
+
+def date_tag_finish(dsn: str, run: Run) -> dict:
+    """The day-level part of date-tagging, after every batch: calendar rows and date coverage per outlet."""
+    with transaction(dsn) as cur:
+        return _date_tag_finish(cur, run)
+
+
+def _date_tag_finish(cur, run: Run) -> dict:
+    from khabar.dates import calendar_row
+
+    rid = run.run_id
+    cur.execute(
+        "select d.source_path, d.record_index, d.outlet, d.published_at, d.date_source, d.date_confidence,"
+        " d.date_weekday_mismatch, d.body is null, coalesce(m.n, 0) from staging.documents d"
+        " left join (select doc_id, count(*) as n from staging.date_mentions where run_id = %(run_id)s group by 1) m"
+        " on m.doc_id = d.doc_id where d.run_id = %(run_id)s and d.status = 'active' order by d.source_path, d.record_index",
+        {"run_id": rid},
+    )
+    rows = cur.fetchall()
+    missing = [f"{path}#{index}" for path, index, _, _, source, _, _, no_body, _ in rows if source is None or no_body]
+    if missing:
+        raise IncompleteStage(f"day {rid}: {len(missing)} documents were not normalized and date-tagged, e.g. {missing[:3]}")
+    for table in ("calendar", "date_coverage"):
+        cur.execute(f"delete from staging.{table} where run_id = %s", (rid,))
+    # The calendar must stay one contiguous row per day from the earliest published day to the
+    # latest; stage the days this run adds to the range already in the warehouse.
+    cur.execute("select min(day), max(day) from reporting.calendar")
+    have_min, have_max = cur.fetchone()
+    days = [run.day] + [_tehran_day(row[3]) for row in rows if row[3] is not None]
+    low, high = min(days + ([have_min] if have_min else [])), max(days + ([have_max] if have_max else []))
+    added = copy_records(
+        cur, "staging.calendar",
+        ("run_id", "day", "jalali_date", "jalali_year", "jalali_month", "jalali_month_name", "jalali_day", "weekday_name",
+         "weekday_no", "week_start", "jalali_week"),
+        ((rid, *calendar_row(day)) for day in _days(low, high) if have_min is None or not have_min <= day <= have_max),
+    )
+    copy_records(
+        cur, "staging.date_coverage",
+        ("run_id", "outlet", "documents", "dated", "coverage", "from_html_meta", "from_dateline", "from_link",
+         "from_record_field", "low_confidence", "weekday_mismatches", "mentions"),
+        _date_coverage(rid, [row[2:7] + row[8:] for row in rows]),
+    )
+    return {"documents": len(rows), "dated": sum(1 for row in rows if row[3] is not None), "calendar_days_added": added}
 
 
 def _tehran_day(when) -> date:
@@ -312,20 +516,21 @@ def _days(low: date, high: date) -> list[date]:
     return [low + timedelta(days=i) for i in range((high - low).days + 1)]
 
 
-def _date_coverage(run_id: str, docs: list[Document]) -> list[tuple]:
-    """One row per outlet: how many of its documents got a date, from which evidence, how surely."""
-    by_outlet: dict[str, list[Document]] = {}
+def _date_coverage(run_id: str, docs: list[tuple]) -> list[tuple]:
+    """One row per outlet: how many of its documents got a date, from which evidence, how surely.
+    ``docs``: ``(outlet, published_at, date_source, date_confidence, date_weekday_mismatch, mentions)``."""
+    by_outlet: dict[str, list[tuple]] = {}
     for doc in docs:
-        by_outlet.setdefault(doc.outlet or "(unknown)", []).append(doc)
+        by_outlet.setdefault(doc[0] or "(unknown)", []).append(doc)
     rows = []
     for outlet, group in sorted(by_outlet.items()):
-        dated = [d for d in group if d.published_at is not None]
-        sources = [d.date_source for d in dated]
+        dated = [d for d in group if d[1] is not None]
+        sources = [d[2] for d in dated]
         rows.append((
             run_id, outlet, len(group), len(dated), round(len(dated) / len(group), 4),
             sources.count("html_meta"), sources.count("dateline"), sources.count("link"), sources.count("record_field"),
-            sum(1 for d in dated if (d.date_confidence or 0) < 0.8),
-            sum(1 for d in dated if d.date_weekday_mismatch), sum(len(d.mentions) for d in group),
+            sum(1 for d in dated if (d[3] or 0) < 0.8),
+            sum(1 for d in dated if d[4]), sum(d[5] for d in group),
         ))
     return rows
 
@@ -502,12 +707,30 @@ def load(dsn: str, run: Run) -> dict:
 
 
 STAGE_FUNCTIONS = {"ingest": ingest, "strip": strip, "normalize": normalize, "date_tag": date_tag, "dedup": dedup, "load": load}
+# The day-level step after a batch stage's mapped tasks (normalize has none: it is per document only).
+FINISH_FUNCTIONS = {"strip": strip_finish, "date_tag": date_tag_finish}
 
 
-def run_stage(dsn: str, stage: str, run: Run) -> dict:
-    """One stage under the day's lock: a second run of the same day fails with ``RunLocked``."""
+def run_stage(dsn: str, stage: str, run: Run, batch: int | None = None) -> dict:
+    """One stage for the whole day under the day's lock (a second run of the same day fails with
+    ``RunLocked``); or, with ``batch``, one batch of a per-document stage under the lock shared with the
+    run's other batch tasks, and only if this run ingested the day (else ``RunSuperseded``)."""
+    if batch is None:
+        with day_lock(dsn, run.run_id):
+            return STAGE_FUNCTIONS[stage](dsn, run)
+    if stage not in BATCH_STAGES:
+        raise ValueError(f"stage {stage!r} does not run in batches; batch stages: {BATCH_STAGES}")
+    with day_lock(dsn, run.run_id, shared=True):
+        check_owner(dsn, run)
+        return STAGE_FUNCTIONS[stage](dsn, run, batch)
+
+
+def run_finish(dsn: str, stage: str, run: Run) -> dict:
+    """A batch stage's day-level finish, once its batches are done, under the day's lock alone
+    (no batch of any run writes meanwhile), and only if this run ingested the day."""
     with day_lock(dsn, run.run_id):
-        return STAGE_FUNCTIONS[stage](dsn, run)
+        check_owner(dsn, run)
+        return FINISH_FUNCTIONS[stage](dsn, run)
 
 
 def run_gate(dsn: str, stage: str, run: Run) -> dict:

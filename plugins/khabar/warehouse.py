@@ -92,17 +92,20 @@ def connect(dsn: str) -> psycopg2.extensions.connection:
 
 
 @contextlib.contextmanager
-def day_lock(dsn: str, run_id: str) -> Iterator[None]:
+def day_lock(dsn: str, run_id: str, shared: bool = False) -> Iterator[None]:
     """Hold the advisory lock of a run's day for the block, or raise ``RunLocked`` at once.
 
     A session lock on its own connection, so it spans the stage's transactions; PostgreSQL
-    releases it when that connection ends, even if the worker is killed.
+    releases it when that connection ends, even if the worker is killed. ``shared``: the batch
+    tasks of one run hold it together (each writes only its own documents); a whole-day step
+    holds it alone, so it waits for no batch and no batch runs beside it.
     """
     conn = connect(dsn)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute("select pg_try_advisory_lock(%s, hashtext(%s))", (_DAY_LOCK_CLASS, run_id))
+            take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+            cur.execute(f"select {take}(%s, hashtext(%s))", (_DAY_LOCK_CLASS, run_id))
             if not cur.fetchone()[0]:
                 cur.execute(
                     "select l.pid, a.application_name, a.backend_start from pg_locks l"
@@ -116,6 +119,10 @@ def day_lock(dsn: str, run_id: str) -> Iterator[None]:
                 raise RunLocked(f"another run of day {run_id} is in progress{who}; not starting a second one")
         yield
     finally:
+        # Released before returning: closing alone lets the server drop the lock a moment later, and the
+        # next step of the same run (a finish right after its batches) would find it still held.
+        with contextlib.suppress(psycopg2.Error), conn.cursor() as cur:
+            cur.execute("select pg_advisory_unlock_all()")
         conn.close()
 
 
@@ -173,4 +180,60 @@ def copy_rows(cur, table: str, columns: tuple[str, ...], rows) -> int:
         n += 1
     buf.seek(0)
     cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin", buf)
+    return n
+
+
+# COPY's text format: a backslash starts an escape, tab and newline end a cell and a row.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def copy_cell(value) -> str:
+    """One value as a cell of COPY's text format: any text (escaped), numbers, booleans, dates,
+    lists of numbers (arrays), None (null). Dicts are the caller's to serialise (jsonb)."""
+    if value is None:
+        return "\\N"
+    if type(value) is str:
+        return value.translate(_COPY_ESCAPES)
+    if type(value) is bool:
+        return "t" if value else "f"
+    if isinstance(value, list | tuple):
+        return "{" + ",".join(map(str, value)) + "}"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def copy_records(cur, table: str, columns: tuple[str, ...], rows) -> int:
+    """Bulk-load rows of any values ``copy_cell`` takes with one COPY (text is escaped, so bodies with
+    tabs, newlines and backslashes go through as written); return how many rows went."""
+    import io
+
+    buf = io.StringIO()
+    n = 0
+    for row in rows:
+        buf.write("\t".join([copy_cell(v) for v in row]))
+        buf.write("\n")
+        n += 1
+    if n:
+        buf.seek(0)
+        cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin", buf)
+    return n
+
+
+def update_from_rows(cur, table: str, keys: dict[str, str], key: str, columns: tuple[str, ...], rows) -> int:
+    """Set ``columns`` of ``table``'s rows from ``rows`` (``(key value, *column values)``), set-based: the
+    rows are COPYed into a temporary table of the same column types, then one ``update ... from``.
+    ``keys`` fixes other columns of the match (e.g. ``{"run_id": day}``)."""
+    cur.execute("drop table if exists _khabar_update")
+    cur.execute(
+        f"create temporary table _khabar_update on commit drop as"
+        f" select {key}, {', '.join(columns)} from {table} with no data"
+    )
+    n = copy_records(cur, "_khabar_update", (key, *columns), rows)
+    if n:
+        cur.execute("analyze _khabar_update")  # a temporary table has no statistics: the join plan needs its size
+        sets = ", ".join(f"{c} = u.{c}" for c in columns)
+        match = "".join(f" and t.{c} = %({c})s" for c in keys)
+        cur.execute(f"update {table} t set {sets} from _khabar_update u where t.{key} = u.{key}{match}", keys)
+    cur.execute("drop table _khabar_update")
     return n

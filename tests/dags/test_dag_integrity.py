@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -33,16 +34,35 @@ def test_owner_retries_tags_and_docs(dagbag):
             assert task.retries >= 1, task.task_id
 
 
+# The task chain of news_ingest: each stage's last task (a batch stage's finish) is followed by its gate.
+CHAIN = ("ingest_files", "validate_ingest", "strip_boilerplate", "learn_furniture", "validate_strip", "normalize_text",
+         "validate_normalize", "tag_dates", "summarize_dates", "validate_date_tag", "deduplicate", "validate_dedup",
+         "load_warehouse", "validate_load")
+MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates")
+
+
 def test_every_stage_is_followed_by_its_gate(dagbag):
     dag = dagbag.dags["news_ingest"]
     order = [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") else None
-    pairs = [("ingest_files", "validate_ingest"), ("strip_boilerplate", "validate_strip"), ("normalize_text", "validate_normalize"),
-             ("tag_dates", "validate_date_tag"), ("deduplicate", "validate_dedup"), ("load_warehouse", "validate_load")]
-    for (stage, gate), nxt in zip(pairs, [*pairs[1:], (None, None)], strict=False):
-        assert dag.get_task(stage).downstream_task_ids == {gate}
-        if nxt[0]:
-            assert dag.get_task(gate).downstream_task_ids == {nxt[0]}
+    assert set(CHAIN) == set(dag.task_ids)
+    for task_id, nxt in itertools.pairwise(CHAIN):
+        downstream = dag.get_task(task_id).downstream_task_ids
+        # ingest_files also feeds the mapped tasks their batch numbers
+        assert downstream == ({nxt, *MAPPED} if task_id == "ingest_files" else {nxt}), task_id
+    for stage, last in (("ingest", "ingest_files"), ("strip", "learn_furniture"), ("normalize", "normalize_text"),
+                        ("date_tag", "summarize_dates"), ("dedup", "deduplicate"), ("load", "load_warehouse")):
+        assert dag.get_task(f"validate_{stage}").upstream_task_ids == {last}
     assert order is None or order[0] == "ingest_files"
+
+
+def test_the_per_document_stages_are_mapped_over_the_ingest_batches(dagbag):
+    dag = dagbag.dags["news_ingest"]
+    for task_id in MAPPED:
+        task = dag.get_task(task_id)
+        assert task.is_mapped, task_id
+        (arg,) = task.op_kwargs_expand_input.value.values()  # batch=ingest_files(), the list of batch numbers
+        assert arg.operator.task_id == "ingest_files" and arg.key == "return_value"
+    assert not any(dag.get_task(t).is_mapped for t in set(CHAIN) - set(MAPPED))
 
 
 def test_whole_day_timetable_in_tehran(dagbag):

@@ -5,7 +5,9 @@ database, a fresh warehouse. One day of include/sample_landing is triggered and 
 Everything is private to the test so it can run beside another engineer's Airflow services: a tmp
 AIRFLOW_HOME, a new metadata database ``airflow_celery_<hex>`` (dropped afterwards), Redis database
 ``KHABAR_CELERY_REDIS_DB`` (default 5; only that one is flushed), free ports, and a queue named for the
-test so no other worker can take its tasks. Skipped when Redis does not answer.
+test so no other worker can take its tasks. Batches of three documents (``NEWS_BATCH_SIZE``), so strip,
+normalize and date-tag run as several mapped task instances, each on the worker. Skipped when Redis does
+not answer.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ DAY = "2022-01-25"
 # The run for Tehran day D has logical date D 00:00 Asia/Tehran (the DAG's cron timetable).
 LOGICAL_DATE = datetime(2022, 1, 25, tzinfo=TEHRAN).isoformat()
 DEADLINE_S = 600
+BATCH_SIZE = 3  # the day has 7 documents: batches 0, 1, 2
+MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates")
 
 
 def _redis_answers() -> bool:
@@ -90,6 +94,7 @@ def celery_stack(pg_server, fresh_db, tmp_path_factory, request):
         # Parse once: a re-parse would recompute the next scheduled run that the test switches off below.
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="3600",
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="3600",
+        NEWS_BATCH_SIZE=str(BATCH_SIZE),
     )
     services = Services(home, env)
     try:
@@ -143,8 +148,8 @@ def celery_run(celery_stack):
     state = services.wait("the triggered run to finish", finished, timeout=remaining, every=3)
     tis = _query(
         meta,
-        "select task_id, state, queue, external_executor_id, hostname, try_number from task_instance"
-        " where dag_id = 'news_ingest' and run_id = %s order by task_id",
+        "select task_id, state, queue, external_executor_id, hostname, try_number, map_index from task_instance"
+        " where dag_id = 'news_ingest' and run_id = %s order by task_id, map_index",
         (run_id,),
     )
     return {"state": state, "tis": tis, "services": services, "queue": queue, "warehouse": warehouse}
@@ -153,7 +158,7 @@ def celery_run(celery_stack):
 def test_the_run_succeeds_on_the_celery_worker(celery_run):
     tis = celery_run["tis"]
     assert celery_run["state"] == "success", f"{tis}\n{celery_run['services'].dump()}"
-    assert len(tis) == 12 and {ti[1] for ti in tis} == {"success"}, tis
+    assert {ti[1] for ti in tis} == {"success"}, tis
     # Every task went through our private queue, which only the worker started above consumes, and
     # carries the Celery task id the executor gave it.
     assert {ti[2] for ti in tis} == {celery_run["queue"]}
@@ -162,6 +167,23 @@ def test_the_run_succeeds_on_the_celery_worker(celery_run):
     worker_log = celery_run["services"].log("celery-worker")
     seen = [cid for cid in celery_ids if cid in worker_log]
     assert seen == celery_ids, f"Celery task ids missing from the worker's log: {set(celery_ids) - set(seen)}"
+
+
+def test_the_mapped_batch_tasks_ran_on_the_worker(celery_run):
+    tis = celery_run["tis"]
+    (batches,) = _query(celery_run["warehouse"], "select batches from staging.ingests where run_id = %s", (DAY,))[0]
+    assert batches == 3
+    mapped = [ti for ti in tis if ti[6] >= 0]
+    # one instance per batch of each per-document stage, every one a success taken from our queue by the worker
+    assert sorted((ti[0], ti[6]) for ti in mapped) == [(task, b) for task in sorted(MAPPED) for b in range(batches)]
+    assert {(ti[1], ti[2]) for ti in mapped} == {("success", celery_run["queue"])}
+    worker_log = celery_run["services"].log("celery-worker")
+    assert all(ti[3] and ti[3] in worker_log and ti[4] for ti in mapped), mapped
+    # the rest are one instance each: 11 day-level tasks
+    assert sorted(ti[0] for ti in tis if ti[6] < 0) == sorted(
+        ("ingest_files", "validate_ingest", "learn_furniture", "validate_strip", "validate_normalize", "summarize_dates",
+         "validate_date_tag", "deduplicate", "validate_dedup", "load_warehouse", "validate_load")
+    )
 
 
 def test_the_warehouse_is_complete(celery_run):
@@ -179,3 +201,15 @@ def test_the_warehouse_is_complete(celery_run):
     assert n_articles == articles
     gates = _query(dsn, "select stage, bool_and(success) from reporting.gate_results where run_id = %s group by 1", (DAY,))
     assert dict(gates) == {s: True for s in ("ingest", "strip", "normalize", "date_tag", "dedup", "load")}
+    # every document went through its batch: stripped, normalized, date-tagged, each batch's share in place
+    assert _query(dsn, "select count(*) from staging.documents where run_id = %s and batch_no is null", (DAY,)) == [(0,)]
+    assert _query(
+        dsn,
+        "select count(*) from staging.documents where run_id = %s and status <> 'quarantined'"
+        " and (strip_draft is null or body is null or date_source is null)",
+        (DAY,),
+    ) == [(0,)]
+    per_batch = _query(dsn, "select batch_no, count(*) from staging.documents where run_id = %s group by 1 order by 1", (DAY,))
+    (documents,) = _query(dsn, "select documents from staging.ingests where run_id = %s", (DAY,))[0]
+    assert [b for b, _ in per_batch] == list(range(len(per_batch)))
+    assert [n for _, n in per_batch][:-1] == [BATCH_SIZE] * (len(per_batch) - 1) and sum(n for _, n in per_batch) == documents

@@ -1,0 +1,217 @@
+"""Batches against a real PostgreSQL: the warehouse holds the same rows whatever the batch size (and the
+order the batches run in), the whole-day path included; a run's batch tasks run at once under the shared
+day lock; a day-level step or another run is kept out meanwhile; another run's batch task refuses to write
+into a day it did not ingest."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import date
+
+import psycopg2
+import pytest
+
+from helpers import table_checksums
+from khabar.gates import validate_stage
+from khabar.paths import SAMPLE_LANDING_DIR
+from khabar.pipeline import BATCH_STAGES, FINISH_FUNCTIONS, STAGES, Run, RunSuperseded, run_day, run_finish, run_stage
+from khabar.warehouse import RunLocked, day_lock
+
+pytestmark = pytest.mark.integration
+DAYS = (date(2022, 1, 25), date(2022, 1, 26))
+RUN = "manual__batches"  # the Airflow run id on every load compared (reporting.runs keeps it)
+SLOGAN = "سرویس استان‌ها ـ میز خبر نمونه"  # recurs in the outlet's articles; no lexicon names it
+
+
+def _article(n: int) -> str:
+    return (
+        f"خبر شماره {n} درباره افتتاح طرح‌های آبرسانی\n"
+        f"خبرگزاری نمونه: مدیرکل استان از افتتاح {n} طرح آبرسانی در روستاها خبر داد و گفت کار ادامه دارد.\n"
+        f"{SLOGAN}\n"
+        f"وی افزود: اعتبار این طرح‌ها {n * 10} میلیارد تومان است و تا پایان سال {n + 3} طرح دیگر آغاز می‌شود.\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    """The sample landing zone's two days (HTML, JSON, JSONL, cp1256, BOM, junk, an exact copy), plus an
+    outlet whose slogan recurs: on day 1 in two articles and an exact copy of one of them (a copy counts
+    once, so with 3 documents needed it is not furniture yet), on day 2 in two more (now it is)."""
+    root = tmp_path_factory.mktemp("landing")
+    for day in DAYS:
+        shutil.copytree(SAMPLE_LANDING_DIR / day.isoformat(), root / day.isoformat())
+    first = root / DAYS[0].isoformat()
+    (first / "a_outlet_1.txt").write_text(_article(1), encoding="utf-8")
+    (first / "m_outlet_2.txt").write_text(_article(2), encoding="utf-8")
+    (first / "z_outlet_1_copy.txt").write_text(_article(1), encoding="utf-8")  # far from its original: another batch
+    (first / "only_furniture.txt").write_text("پربیننده ترین خبرها\nانتهای پیام\n", encoding="utf-8")
+    for n in (3, 4):
+        (root / DAYS[1].isoformat() / f"outlet_{n}.txt").write_text(_article(n), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def env():
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NEWS_FURNITURE_MIN_DOCUMENTS", "3")
+    yield
+    mp.undo()
+
+
+def query(dsn, sql, params=None):
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def run_in_batches(dsn: str, run: Run, reverse: bool = False) -> None:
+    """What news_ingest does task by task: ingest, then each batch stage's batches (in order or reversed),
+    its finish, and every gate."""
+    batches = run_stage(dsn, "ingest", run)["batches"]
+    validate_stage(dsn, "ingest", run.run_id, run.day)
+    for stage in STAGES[1:]:
+        if stage in BATCH_STAGES:
+            for batch in reversed(batches) if reverse else batches:
+                run_stage(dsn, stage, run, batch)
+            if stage in FINISH_FUNCTIONS:
+                run_finish(dsn, stage, run)
+        else:
+            run_stage(dsn, stage, run)
+        validate_stage(dsn, stage, run.run_id, run.day)
+
+
+@pytest.fixture(scope="module")
+def reference(fresh_db, landing, env):
+    """Both days through run_day (the whole day at once, no batches)."""
+    for day in DAYS:
+        run_day(fresh_db, Run(day, landing, airflow_run_id=RUN, quarantine_dir=landing.parent / "q"))
+    return table_checksums(fresh_db)
+
+
+def test_the_reference_exercises_learned_furniture_and_copies(fresh_db, reference):
+    bodies = dict(query(fresh_db, "select source_path, body from reporting.articles where source_path like '%outlet%'"))
+    assert sorted(bodies) == ["2022-01-25/a_outlet_1.txt", "2022-01-25/m_outlet_2.txt", "2022-01-26/outlet_3.txt",
+                              "2022-01-26/outlet_4.txt"]  # the copy is a duplicate
+    # day 1: 2 distinct bodies (the copy counts once) < 3, the slogan stays; day 2: 2 + 2 >= 3, it goes
+    assert ["میز خبر نمونه" in body for _, body in sorted(bodies.items())] == [True, True, False, False]
+    assert query(fresh_db, "select documents from reporting.outlet_lines where line = %s order by run_id", (SLOGAN,)) == [(2,), (2,)]
+    assert query(fresh_db, "select reason from reporting.quarantine where source_path like '%only_furniture%'") == [
+        ("empty after boilerplate removal",)
+    ]
+    assert reference["articles_rows"] > 10 and reference["stripped_lines_rows"] > 0 and reference["date_mentions_rows"] > 0
+
+
+@pytest.mark.parametrize(("batch_size", "reverse"), [(1, False), (2, True), (3, False), (10_000, False)])
+def test_any_batch_size_gives_the_same_warehouse(fresh_db, landing, env, reference, batch_size, reverse):
+    for day in DAYS:
+        run = Run(day, landing, airflow_run_id=RUN, quarantine_dir=landing.parent / "q",
+                  batch_size=batch_size)
+        run_in_batches(fresh_db, run, reverse)
+        (batches,) = query(fresh_db, "select batches from staging.ingests where run_id = %s", (run.run_id,))[0]
+        (documents,) = query(fresh_db, "select documents from staging.ingests where run_id = %s", (run.run_id,))[0]
+        assert batches == -(-documents // batch_size)
+    assert table_checksums(fresh_db) == reference
+
+
+def test_batch_tasks_of_one_run_run_together_and_keep_day_level_steps_out(fresh_db, landing, env, reference):
+    run = Run(DAYS[0], landing, airflow_run_id=RUN, quarantine_dir=landing.parent / "q", batch_size=2)
+    batches = run_stage(fresh_db, "ingest", run)["batches"]
+    assert len(batches) >= 5
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(batches))
+
+    def go(batch: int) -> None:
+        try:
+            barrier.wait()
+            run_stage(fresh_db, "strip", run, batch)
+        except BaseException as exc:  # collected: a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    # Another batch task of the run holds the shared lock throughout: the batches still run, a day-level
+    # step (this run's finish, another run's ingest) is refused while any of them holds it.
+    with day_lock(fresh_db, run.run_id, shared=True):
+        threads = [threading.Thread(target=go, args=(b,)) for b in batches]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with pytest.raises(RunLocked):
+            run_finish(fresh_db, "strip", run)
+        with pytest.raises(RunLocked):
+            run_stage(fresh_db, "ingest", Run(DAYS[0], landing, airflow_run_id="run_b"))
+        with pytest.raises(RunLocked):
+            run_day(fresh_db, run)
+    assert errors == []
+    assert query(fresh_db, "select count(*) from staging.documents where run_id = %s and strip_draft is null",
+                 (run.run_id,)) == [(0,)]
+    # and the other way round: while a day-level step holds the lock, no batch task starts
+    with day_lock(fresh_db, run.run_id), pytest.raises(RunLocked):
+        run_stage(fresh_db, "normalize", run, batches[0])
+    run_finish(fresh_db, "strip", run)
+    validate_stage(fresh_db, "strip", run.run_id, run.day)
+    for stage in STAGES[2:]:
+        if stage in BATCH_STAGES:
+            for batch in batches:
+                run_stage(fresh_db, stage, run, batch)
+            if stage in FINISH_FUNCTIONS:
+                run_finish(fresh_db, stage, run)
+        else:
+            run_stage(fresh_db, stage, run)
+        validate_stage(fresh_db, stage, run.run_id, run.day)
+    run_in_batches(fresh_db, Run(DAYS[1], landing, airflow_run_id=RUN, quarantine_dir=landing.parent / "q"))
+    assert table_checksums(fresh_db) == reference
+
+
+def test_a_finish_refuses_when_a_batch_did_not_run(fresh_db, landing, env):
+    from khabar.pipeline import IncompleteStage
+
+    run = Run(DAYS[0], landing, airflow_run_id="run_c", quarantine_dir=landing.parent / "q", batch_size=4)
+    batches = run_stage(fresh_db, "ingest", run)["batches"]
+    for batch in batches[:-1]:
+        run_stage(fresh_db, "strip", run, batch)
+    with pytest.raises(IncompleteStage, match="not stripped by any batch"):
+        run_finish(fresh_db, "strip", run)
+    run_stage(fresh_db, "strip", run, batches[-1])
+    run_finish(fresh_db, "strip", run)
+    state = (
+        "select md5(string_agg(t::text, '|' order by t::text)) from (select doc_id, status, stripped_text, text_loss,"
+        " needs_review from staging.documents where run_id = %(d)s union all select doc_id, line_no::text, line, null, null"
+        " from staging.stripped_lines where run_id = %(d)s union all select source_path, stage, reason, record_index, null"
+        " from staging.quarantine where run_id = %(d)s) t"
+    )
+    first = query(fresh_db, state, {"d": run.run_id})
+    run_finish(fresh_db, "strip", run)  # a retried finish starts from the batches' drafts: same result
+    assert query(fresh_db, state, {"d": run.run_id}) == first
+    validate_stage(fresh_db, "strip", run.run_id, run.day)
+
+
+def test_another_runs_batch_task_does_not_write_into_the_day(fresh_db, landing, env):
+    run_a = Run(DAYS[0], landing, airflow_run_id="run_a", quarantine_dir=landing.parent / "q", batch_size=3)
+    run_b = Run(DAYS[0], landing, airflow_run_id="run_b", quarantine_dir=landing.parent / "q", batch_size=3)
+    run_stage(fresh_db, "ingest", run_a)
+    run_stage(fresh_db, "strip", run_a, 0)
+    run_stage(fresh_db, "ingest", run_b)  # run b re-ingests the day (say run a's worker was stalled)
+    with pytest.raises(RunSuperseded, match="ingested by run 'run_b'"):
+        run_stage(fresh_db, "strip", run_a, 1)
+    with pytest.raises(RunSuperseded):
+        run_finish(fresh_db, "strip", run_a)
+    # nothing of run a's reached run b's staging: no document is stripped yet
+    assert query(fresh_db, "select count(*) from staging.documents where run_id = %s and strip_draft is not null",
+                 (run_b.run_id,)) == [(0,)]
+    with pytest.raises(ValueError, match="does not run in batches"):
+        run_stage(fresh_db, "dedup", run_b, 0)
+
+
+def test_copy_records_and_update_from_rows_keep_any_text_as_written(fresh_db):
+    from khabar.warehouse import copy_records, transaction, update_from_rows
+
+    texts = ["خط اول\nخط\tدوم\r\nسوم", "\\N", "a\\nb", "\\.", "", "نیم‌فاصله\u200c و \u2028 و \x0b", None]
+    with transaction(fresh_db) as cur:
+        cur.execute("create temporary table t (k integer primary key, body text, n integer[], ok boolean, x real)")
+        copy_records(cur, "t", ("k", "body", "n", "ok", "x"), ((i, s, [i, 2], i % 2 == 0, 0.5) for i, s in enumerate(texts)))
+        cur.execute("select body, n, ok, x from t order by k")
+        assert cur.fetchall() == [(s, [i, 2], i % 2 == 0, 0.5) for i, s in enumerate(texts)]
+        update_from_rows(cur, "t", {}, "k", ("body", "x"), ((i, s and s[::-1], None) for i, s in enumerate(texts)))
+        cur.execute("select body, x from t order by k")
+        assert cur.fetchall() == [(s and s[::-1], None) for s in texts]
