@@ -33,10 +33,13 @@ Policy:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 ZWNJ = "\u200c"
 HAZM_OPTIONS = {  # fixed: every table we take from hazm is the one these options build
@@ -119,6 +122,152 @@ def _control_chars() -> dict[int, None]:
     return drop
 
 
+def _build_joined(words, verbs: frozenset[str]) -> tuple[dict[str, str], set[str]]:
+    """The half-space spellings of words.dat and the verb list that a joined spelling may not
+    replace, keyed by that joined spelling; a joined form claimed by two spellings is dropped.
+    Also every such spelling with its half-spaces taken out (a known stem, written solid or not).
+
+    Kept: verb forms («می‌یابد», «خورده‌اند»), compounds with a half-space after a silent «ه»
+    (written solid, «سهشنبه» and «بهطور» read as other words), before «آ», «ال» or «و»
+    («دانش‌آموز», «بین‌المللی», «گفت‌وگو») and compounds ending in a suffix («زمین‌لرزه‌ای»).
+    Left out: other compounds, whose solid spelling is also standard («پیشگیری», «یکبار»,
+    «میلیمتر»), and spellings with a one-letter piece («ه‌ای»).
+    """
+    joined: dict[str, str] = {}
+    solid_compounds: set[str] = set()
+    clash: set[str] = set()
+    for word in list(words) + sorted(verbs):
+        if ZWNJ not in word or not _WELL_PLACED.fullmatch(word):
+            continue
+        pieces = word.split(ZWNJ)
+        solid_compounds.add("".join(pieces))
+        if min(len(p) for p in pieces if p != "و") < 2 or pieces[0] == "و" or pieces[-1] == "و":
+            continue  # «ه‌ای» is no word; «گفت‌و‌گو» is
+        suffixed = pieces[-1] in PLURAL or (pieces[-1] in AFTER_HEH and pieces[-2].endswith("ه"))
+        silent = any(_SILENT_HEH.search(p) and p not in CONSONANT_HEH for p in pieces[:-1])
+        # «آ» inside a word and a solid Arabic article («بینالمللی») are not standard spellings,
+        # and «گفتوگو», «جستوجو» hide the «و» between the two halves
+        unjoinable = any(p.startswith(("آ", "ال", "و")) for p in pieces[1:]) or "و" in pieces[1:-1]
+        if not (word in verbs or suffixed or silent or unjoinable):
+            continue
+        plain = "".join(pieces)
+        if plain in joined and joined[plain] != word:
+            clash.add(plain)
+        joined[plain] = word
+    for plain in clash:
+        del joined[plain]
+    return joined, solid_compounds
+
+
+def build_tables() -> dict:
+    """What ``PersianNormalizer`` takes from hazm, built from hazm itself (its import, the ``Normalizer``
+    with ``HAZM_OPTIONS``, its word list and verb conjugations: seconds), as plain data: the
+    ``str.translate`` table, the sources of the regexes, words.dat, the verb forms and the half-space
+    spellings derived from them."""
+    from hazm import Normalizer  # heavy (nltk, the lexicon, the lemmatizer's conjugations)
+
+    hazm = Normalizer(**HAZM_OPTIONS)
+    controls = _control_chars()
+    table: dict[int, str | None] = dict(controls)
+    table.update(str.maketrans(hazm.translation_src, hazm.translation_dst))
+    table.update(str.maketrans(hazm.number_translation_src, hazm.number_translation_dst))
+    for pattern, _ in hazm.diacritics_patterns + hazm.specials_chars_patterns:
+        for ch in re.findall(r"[^\[\]]", pattern):
+            table[ord(ch)] = None
+    for pattern, repl in hazm.replacements:  # single ligatures («ﷲ», «ﻻ») become words
+        for ch in pattern.strip("()").split("|"):
+            table[ord(ch)] = repl
+    for ch in "\u0640\r":  # tatweel, carriage return
+        table[ord(ch)] = None
+    table.update({ord(ch): " " for ch in "\t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"})
+    table[ord("ى")] = "ی"
+    table[ord("ة")] = "ه"
+    table[ord("ٱ")] = "ا"  # alef wasla: Arabic only («ۀ» stays: it is Persian)
+    tags: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per tag set: a smaller cache file
+    words = {word: (count, tags.setdefault(tuple(t), tuple(t))) for word, (count, t) in hazm.words.items()}
+    verbs = frozenset(v for v in hazm.verbs if " " not in v)
+    joined, solid_compounds = _build_joined(words, verbs)
+    return {
+        "table": table,
+        "controls": "[" + "".join(re.escape(chr(cp)) for cp in sorted(controls)) + "]+",
+        "punctuation": [(p, r) for p, r in hazm.punctuation_spacing_patterns],
+        "quotes": hazm.persian_style_patterns[0][0],
+        "words": words,
+        "verbs": verbs,
+        "solid_compounds": solid_compounds,
+        "joined": joined,
+    }
+
+
+CACHE_FORMAT = 1  # bump when the shape of ``build_tables``' result changes
+
+
+def cache_dir() -> Path:
+    """Where built tables are kept between processes: env ``NEWS_CACHE_DIR``, else ``<project>/.cache``."""
+    from khabar.paths import PROJECT_ROOT
+
+    return Path(os.environ.get("NEWS_CACHE_DIR") or PROJECT_ROOT / ".cache")
+
+
+def tables_key() -> str:
+    """What the built tables depend on, digested: hazm's version and data files, the options, this
+    module's source (the derivation and its constants), Python's and Unicode's versions. Found
+    without importing hazm."""
+    import hashlib
+    import importlib.metadata
+    import importlib.util
+    import json
+
+    parts: list = [CACHE_FORMAT, HAZM_OPTIONS, sys.version, unicodedata.unidata_version]
+    try:
+        parts.append(importlib.metadata.version("hazm"))
+        spec = importlib.util.find_spec("hazm")
+        data = Path(spec.origin).parent / "data" if spec and spec.origin else None
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        data = None
+    for name in ("words.dat", "verbs.dat"):
+        try:
+            st = (data / name).stat() if data else None
+            parts.append([name, st.st_size, st.st_mtime_ns] if st else [name, None])
+        except OSError:
+            parts.append([name, None])
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_tables() -> dict:
+    """``build_tables()``, read from ``<cache_dir>/normalize-<key>.pickle`` when an earlier process
+    wrote it (then hazm is not imported at all), else built and written there for the next one.
+    The file is written to a temporary name and renamed into place, so processes starting together
+    never read a half-written file; an unreadable file is rebuilt, an unwritable directory skipped."""
+    import pickle
+    import tempfile
+
+    path = cache_dir() / f"normalize-{tables_key()}.pickle"
+    try:
+        with open(path, "rb") as f:
+            tables = pickle.load(f)
+        if isinstance(tables, dict) and tables.get("format") == CACHE_FORMAT:
+            return tables
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
+        pass
+    tables = build_tables() | {"format": CACHE_FORMAT}
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False) as out:
+            tmp = out.name
+            pickle.dump(tables, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(tmp, 0o644)  # other users of a shared cache dir (workers) read it too
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return tables
+
+
 class PersianNormalizer:
     """hazm's tables and lexicon compiled once; ``normalize`` is the pure ``str -> str``.
 
@@ -126,74 +275,24 @@ class PersianNormalizer:
     'همکاری\u200cهای نظامی ۴ کشور'
     """
 
-    def __init__(self) -> None:
-        from hazm import Normalizer  # heavy (nltk, the lexicon): built once per process
-
-        hazm = Normalizer(**HAZM_OPTIONS)
-        self._controls = _control_chars()
-        self._controls_re = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(self._controls)) + "]+")
-        table: dict[int, str | None] = dict(self._controls)
-        table.update(str.maketrans(hazm.translation_src, hazm.translation_dst))
-        table.update(str.maketrans(hazm.number_translation_src, hazm.number_translation_dst))
-        for pattern, _ in hazm.diacritics_patterns + hazm.specials_chars_patterns:
-            for ch in re.findall(r"[^\[\]]", pattern):
-                table[ord(ch)] = None
-        for pattern, repl in hazm.replacements:  # single ligatures («ﷲ», «ﻻ») become words
-            for ch in pattern.strip("()").split("|"):
-                table[ord(ch)] = repl
-        for ch in "\u0640\r":  # tatweel, carriage return
-            table[ord(ch)] = None
-        table.update({ord(ch): " " for ch in "\t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"})
-        table[ord("ى")] = "ی"
-        table[ord("ة")] = "ه"
-        table[ord("ٱ")] = "ا"  # alef wasla: Arabic only («ۀ» stays: it is Persian)
-        self._table = table
+    def __init__(self, use_cache: bool = True) -> None:
+        # The tables below come from hazm (its import and ``Normalizer`` build take seconds); a process
+        # reads them from the cache file an earlier process wrote (``build_tables`` / ``cached_tables``).
+        tables = cached_tables() if use_cache else build_tables()
+        self._table: dict[int, str | None] = tables["table"]
+        self._controls_re = re.compile(tables["controls"])
         # what the table deletes goes before protection too: «a@b.irـCOVID-19» must not become two spans
         # that the next pass reads as one («a@b.irCOVID» + «-19»)
-        self._deletions = {cp: None for cp, repl in table.items() if repl is None}
+        self._deletions = {cp: None for cp, repl in self._table.items() if repl is None}
         # (pattern, replacement, needs a digit): hazm's «۹متر» → «۹ متر» rules only run on texts with digits
-        self._punctuation = [(re.compile(p), r, r"\d" in p) for p, r in hazm.punctuation_spacing_patterns]
+        self._punctuation = [(re.compile(p), r, r"\d" in p) for p, r in tables["punctuation"]]
         # «"..."» → «...»; hazm's momayez rule for «3.5» is left out: numbers are protected spans.
-        self._quotes = re.compile(hazm.persian_style_patterns[0][0])
-        self.words: dict[str, tuple[int, tuple[str, ...]]] = hazm.words
-        self.verbs = frozenset(v for v in hazm.verbs if " " not in v)
-        self._solid_compounds: set[str] = set()  # «زمینلرزه»: a stem, written solid or not
-        self._joined = self._build_joined()
+        self._quotes = re.compile(tables["quotes"])
+        self.words: dict[str, tuple[int, tuple[str, ...]]] = tables["words"]
+        self.verbs: frozenset[str] = tables["verbs"]
+        self._solid_compounds: set[str] = tables["solid_compounds"]  # «زمینلرزه»: a stem, written solid or not
+        self._joined: dict[str, str] = tables["joined"]
         self._cache: dict[str, str] = {}
-
-    def _build_joined(self) -> dict[str, str]:
-        """The half-space spellings of words.dat and the verb list that a joined spelling may not
-        replace, keyed by that joined spelling; a joined form claimed by two spellings is dropped.
-
-        Kept: verb forms («می‌یابد», «خورده‌اند»), compounds with a half-space after a silent «ه»
-        (written solid, «سهشنبه» and «بهطور» read as other words), before «آ», «ال» or «و»
-        («دانش‌آموز», «بین‌المللی», «گفت‌وگو») and compounds ending in a suffix («زمین‌لرزه‌ای»).
-        Left out: other compounds, whose solid spelling is also standard («پیشگیری», «یکبار»,
-        «میلیمتر»), and spellings with a one-letter piece («ه‌ای»).
-        """
-        joined: dict[str, str] = {}
-        clash: set[str] = set()
-        for word in list(self.words) + sorted(self.verbs):
-            if ZWNJ not in word or not _WELL_PLACED.fullmatch(word):
-                continue
-            pieces = word.split(ZWNJ)
-            self._solid_compounds.add("".join(pieces))
-            if min(len(p) for p in pieces if p != "و") < 2 or pieces[0] == "و" or pieces[-1] == "و":
-                continue  # «ه‌ای» is no word; «گفت‌و‌گو» is
-            suffixed = pieces[-1] in PLURAL or (pieces[-1] in AFTER_HEH and pieces[-2].endswith("ه"))
-            silent = any(_SILENT_HEH.search(p) and p not in CONSONANT_HEH for p in pieces[:-1])
-            # «آ» inside a word and a solid Arabic article («بینالمللی») are not standard spellings,
-            # and «گفتوگو», «جستوجو» hide the «و» between the two halves
-            unjoinable = any(p.startswith(("آ", "ال", "و")) for p in pieces[1:]) or "و" in pieces[1:-1]
-            if not (word in self.verbs or suffixed or silent or unjoinable):
-                continue
-            plain = "".join(pieces)
-            if plain in joined and joined[plain] != word:
-                clash.add(plain)
-            joined[plain] = word
-        for plain in clash:
-            del joined[plain]
-        return joined
 
     def _known(self, word: str) -> bool:
         """A tagged or counted entry of words.dat (the untagged count-0 half of the list is noisy),
@@ -400,7 +499,8 @@ def _put_back(span: str) -> str:
 
 @lru_cache(maxsize=1)
 def normalizer() -> PersianNormalizer:
-    """The process's one normalizer (building it loads hazm's lexicon: about two seconds)."""
+    """The process's one normalizer: its tables come from the cache file (a tenth of a second), or
+    from hazm when no process has written it yet (seconds; see ``cached_tables``)."""
     return PersianNormalizer()
 
 
