@@ -52,7 +52,17 @@ def fold_text(text: str) -> str:
     >>> fold_text("سه‌شنبه ۵ بهمن ۱۴۰۰")
     'سه شنبه 5 بهمن 1400'
     """
-    return text.translate(_DIGITS).translate(_FOLD)
+    if text.isascii():
+        return text  # nothing to fold
+    for char, repl in _FOLD_PAIRS:
+        if char in text:
+            text = text.replace(char, repl)
+    return text
+
+
+# Both tables as (character, replacement) pairs, one character for one and no replacement a key of
+# either: a replace per character present gives ``translate``'s result many times faster on Persian text.
+_FOLD_PAIRS = tuple((chr(k), chr(v) if isinstance(v, int) else v) for table in (_DIGITS, _FOLD) for k, v in table.items())
 
 
 # ------------------------------------------------------------------------------ tables (include/dates)

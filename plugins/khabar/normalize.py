@@ -81,17 +81,27 @@ PROTECTED = re.compile(
     rf"|{_D}+(?:[.,٫٬]{_D}+)+"  # numbers with separators 3.5, 1,200
     r"|[A-Za-z][A-Za-z0-9_\-.]*[A-Za-z0-9]"  # Latin words (ICT, COVID-19)
 )
+# Every branch of PROTECTED opens with one of these characters: its matches are searched only where
+# one stands (``_protect``), not tried at every character of the text.
+_PROTECTED_START = re.compile(r"[A-Za-z0-9._%+\-۰-۹٠-٩]")
 _NUMERIC_SPAN = re.compile(r"[\d۰-۹٠-٩/\-.:,٫٬]+")
 _TO_PERSIAN_DIGITS = str.maketrans("0123456789٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹۰۱۲۳۴۵۶۷۸۹")
 
 _L = f"[{LETTERS}]"
-_STRAY_ZWNJ = re.compile(rf"(?<!{_L})\u200c+|\u200c+(?!{_L})|(?<=[{''.join(NON_JOINING)}])\u200c+|\u200c{{2,}}")
+# A ZWNJ run not between two letters, after a non-joining letter, or longer than one. Written as
+# «(?<!L)\u200c+|\u200c+(?!L)|(?<=[NJ])\u200c+|\u200c{2,}»; each branch here opens with the ZWNJ it
+# consumes (its look-behind moved after it), the same matches, so the engine jumps from ZWNJ to ZWNJ
+# instead of trying the look-behinds at every character.
+_STRAY_ZWNJ = re.compile(
+    rf"\u200c(?:(?<!{_L}\u200c)\u200c*|\u200c*(?!{_L})|(?<=[{''.join(NON_JOINING)}]\u200c)\u200c*|\u200c+)"
+)
 _SPACES = re.compile(r"[ \t]+")
 # A direction mark between two letters is a half-space some editors type («برنامه\u200eهای»).
 _ARABIC_SCRIPT = "\u0621-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff"
 # Before protection, a ZWNJ that is not between two letters of the script goes (else it would sit
 # between two protected spans in one pass and be gone, gluing them, in the next).
-_STRAY_ZWNJ_RAW = re.compile(f"(?<![{_ARABIC_SCRIPT}])\u200c+|\u200c+(?![{_ARABIC_SCRIPT}])")
+# «(?<![S])\u200c+|\u200c+(?![S])», each branch opening with its ZWNJ (as _STRAY_ZWNJ).
+_STRAY_ZWNJ_RAW = re.compile(f"\u200c(?:(?<![{_ARABIC_SCRIPT}]\u200c)\u200c*|\u200c*(?![{_ARABIC_SCRIPT}]))")
 _MARK_AS_ZWNJ = re.compile(r"(?<=[\u0621-\u064a\u0671-\u06d3])[\u200e\u200f]+(?=[\u0621-\u064a\u0671-\u06d3])")
 # A lexicon spelling whose every half-space sits between a joining letter and a letter.
 _WELL_PLACED = re.compile(rf"{_L}+(?:(?<![{''.join(NON_JOINING)}])\u200c{_L}+)+")
@@ -103,12 +113,33 @@ _TRIPLE = re.compile(rf"({_L})\1\1")
 # A run of letters and ZWNJs: only runs without a ZWNJ are re-spelled, so a token the restorer
 # produced («همکاری‌های») is never split again (idempotency).
 _WORD = re.compile(f"[{LETTERS}\u200c]+")
+_WORD_SPLIT = re.compile(f"([{LETTERS}\u200c]+)")  # the same runs, kept by re.split at the odd places
 _DIGIT = re.compile(r"\d")
 _SUFFIX_PAIR = re.compile(
     rf"(?<![{LETTERS}\u200c])({_L}{{2,}}) ({'|'.join(PLURAL + COMPARATIVE)})(?![{LETTERS}\u200c])"
 )
 _HEH_PAIR = re.compile(rf"(?<![{LETTERS}\u200c])({_L}+ه) ({'|'.join(AFTER_HEH)})(?![{LETTERS}\u200c])")
 _MI_PAIR = re.compile(rf"(?<![{LETTERS}\u200c])(ن?می) ({_L}+)(?![{LETTERS}\u200c])")
+
+
+# hazm's punctuation spacing patterns that open with a class matching almost any character (so the
+# engine starts a match at every position), and the same rule written with a look-behind: the pair
+# (x, y) is matched at y, so the scan jumps to the rare y. Candidate pairs can never overlap (x and y
+# come from disjoint classes), so both forms change the same places. Patterns not listed run as hazm
+# writes them.
+_FASTER_PUNCTUATION = {
+    ("([^ «\\[\\(\\{])([«\\[\\(\\{])", "\\1 \\2"): ("(?<=[^ «\\[\\(\\{])([«\\[\\(\\{])", " \\1"),
+    ("([آابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی])(\\d)", "\\1 \\2"): ("(?<=[آابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی])(\\d)", " \\1"),
+}
+
+
+def _changes(cp: int, repl) -> bool:
+    """Whether a ``str.translate`` table entry changes its character."""
+    return repl is None or (chr(repl) if isinstance(repl, int) else repl) != chr(cp)
+
+
+def _char_class(code_points) -> str:
+    return "[" + "".join(re.escape(chr(cp)) for cp in sorted(code_points)) + "]"
 
 
 def _control_chars() -> dict[int, None]:
@@ -284,8 +315,16 @@ class PersianNormalizer:
         # what the table deletes goes before protection too: «a@b.irـCOVID-19» must not become two spans
         # that the next pass reads as one («a@b.irCOVID» + «-19»)
         self._deletions = {cp: None for cp, repl in self._table.items() if repl is None}
+        # ``str.translate`` with these dicts costs a dict lookup per character of the text; a class of
+        # the characters they change finds the few there are (same result: other characters map to
+        # themselves), and each run found is translated.
+        self._deletions_re = re.compile(_char_class(self._deletions) + "+")
+        self._table_re = re.compile(_char_class(cp for cp, repl in self._table.items() if _changes(cp, repl)) + "+")
         # (pattern, replacement, needs a digit): hazm's «۹متر» → «۹ متر» rules only run on texts with digits
-        self._punctuation = [(re.compile(p), r, r"\d" in p) for p, r in tables["punctuation"]]
+        self._punctuation = [
+            (re.compile(_FASTER_PUNCTUATION.get((p, r), (p, r))[0]), _FASTER_PUNCTUATION.get((p, r), (p, r))[1], r"\d" in p)
+            for p, r in tables["punctuation"]
+        ]
         # «"..."» → «...»; hazm's momayez rule for «3.5» is left out: numbers are protected spans.
         self._quotes = re.compile(tables["quotes"])
         self.words: dict[str, tuple[int, tuple[str, ...]]] = tables["words"]
@@ -293,6 +332,7 @@ class PersianNormalizer:
         self._solid_compounds: set[str] = tables["solid_compounds"]  # «زمینلرزه»: a stem, written solid or not
         self._joined: dict[str, str] = tables["joined"]
         self._cache: dict[str, str] = {}
+        self._unchanged: set[str] = set()  # words _respell_words leaves as they are
 
     def _known(self, word: str) -> bool:
         """A tagged or counted entry of words.dat (the untagged count-0 half of the list is noisy),
@@ -316,12 +356,24 @@ class PersianNormalizer:
             return stem
         return self._joined.get(stem, stem if stem in self._solid_compounds else None)
 
-    def _respell_match(self, m: re.Match) -> str:
-        word = m.group()
-        if len(word) < 3 or ZWNJ in word:
-            return word
-        cached = self._cache.get(word)
-        return cached if cached is not None else self.respell(word)
+    def _translate_run(self, m: re.Match) -> str:
+        return m.group().translate(self._table)
+
+    def _respell_words(self, text: str) -> str:
+        """``_WORD.sub(self._respell_match, text)``, without a call per word: the distinct words are
+        respelled once, and only when one changes is the text rebuilt (from ``re.split``'s pieces)."""
+        changed = {}
+        for word in set(_WORD.findall(text)) - self._unchanged:  # most words: one set difference
+            new = word if len(word) < 3 or ZWNJ in word else self.respell(word)
+            if new != word:
+                changed[word] = new
+            elif len(self._unchanged) < 500_000:
+                self._unchanged.add(word)
+        if not changed:
+            return text
+        pieces = _WORD_SPLIT.split(text)
+        pieces[1::2] = [changed.get(w, w) for w in pieces[1::2]]
+        return "".join(pieces)
 
     def respell(self, token: str) -> str:
         """One joined token with its half-spaces restored when exactly one reading supports them.
@@ -431,7 +483,8 @@ class PersianNormalizer:
         text = _DOTS.sub("…", text)
         text = _REPEATED_PUNCT.sub(r"\1", text)
         text = self._quotes.sub(r"«\1»", text)
-        text = _SPACES.sub(" ", text)
+        if "  " in text or "\t" in text:
+            text = _SPACES.sub(" ", text)
         has_digit = _DIGIT.search(text) is not None
         for pattern, repl, digits in self._punctuation:
             if has_digit or not digits:
@@ -457,11 +510,11 @@ class PersianNormalizer:
         if "\u200e" in text or "\u200f" in text:
             text = _MARK_AS_ZWNJ.sub(ZWNJ, text)
         text = self._controls_re.sub("", text)  # before protection: no span keeps a control character
-        text = text.translate(self._deletions)
+        text = self._deletions_re.sub("", text)  # = text.translate(self._deletions)
         if ZWNJ in text:  # the patterns below that open with a look-behind scan slowly: skip when idle
             text = _STRAY_ZWNJ_RAW.sub("", text)
-        text = PROTECTED.sub(keep, text)
-        text = text.translate(self._table)
+        text = _protect(text, keep)
+        text = self._table_re.sub(self._translate_run, text)  # = text.translate(self._table)
         if ZWNJ in text:
             text = _STRAY_ZWNJ.sub("", text)  # before any rule that looks at neighbours
         if _TRIPLE.search(text):  # rare: the full pattern is slow to scan for
@@ -476,7 +529,7 @@ class PersianNormalizer:
             text = again
         if ZWNJ in text:
             text = _STRAY_ZWNJ.sub("", text)  # again: collapsed letters and moved spaces leave new ones
-        text = _WORD.sub(self._respell_match, text)
+        text = self._respell_words(text)
         # the substring tests are C-speed scans that spare most texts the slower pair patterns
         if "می " in text:
             text = _MI_PAIR.sub(lambda m: self._join_pair(m, self._join_mi), text)
@@ -484,11 +537,34 @@ class PersianNormalizer:
             text = _SUFFIX_PAIR.sub(lambda m: self._join_pair(m, self._join_suffix), text)
         if "ه ا" in text:
             text = _HEH_PAIR.sub(lambda m: self._join_pair(m, self._join_heh), text)
-        text = _SPACES.sub(" ", text)
-        text = _SPACE_AROUND_NL.sub("\n", text).strip(" \n")
+        if "  " in text or "\t" in text:  # else every run is one space: nothing to change
+            text = _SPACES.sub(" ", text)
+        if " \n" in text or "\n " in text or "\n\n" in text:  # else each match is a lone newline
+            text = _SPACE_AROUND_NL.sub("\n", text)
+        text = text.strip(" \n")
         if spans:
             text = _PUA_RE.sub(lambda m: _put_back(spans[ord(m.group(0)) - _PUA]), text)
         return text
+
+
+def _protect(text: str, keep) -> str:
+    """``PROTECTED.sub(keep, text)``: the same leftmost, non-overlapping matches, tried only at the
+    characters a match can start with."""
+    out: list[str] = []
+    done = pos = 0
+    search, match = _PROTECTED_START.search, PROTECTED.match
+    while (start := search(text, pos)) is not None:
+        at = start.start()
+        m = match(text, at)
+        if m is None:
+            pos = at + 1
+            continue
+        out += (text[done:at], keep(m))
+        done = pos = m.end()
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _put_back(span: str) -> str:

@@ -49,6 +49,9 @@ LEARN_MIN_WORDS = 3
 _FOLD = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "\u200c": " ", "\u200f": None, "\u200e": None, "ـ": None})
 _LIGHT = str.maketrans({"\u200f": None, "\u200e": None, "ـ": None})
 _SPACES = re.compile(r"\s+")
+# _FOLD as (character, replacement) pairs: a replace per character present is many times faster than
+# ``str.translate`` with a dict on Persian text, and gives the same result (no replacement is a key).
+_FOLD_PAIRS = tuple((chr(k), v or "") for k, v in _FOLD.items())
 _HAS_TEXT = re.compile(r"\w")
 _ATTRIBUTION = re.compile(
     r"به گزارش (?:[^،,:]{0,60}? )?(?P<outlet>(?:خبرگزاری|پایگاه خبری|روزنامه|سایت|شبکه|پایگاه اطلاع رسانی) [^،,:\s]+(?: (?!از |به |در |و )[^،,:\s]+){0,2})"
@@ -87,7 +90,10 @@ def fold_line(line: str) -> str:
     >>> fold_line("انتهای‌پیام/  ")
     'انتهای پیام/'
     """
-    return _SPACES.sub(" ", line.translate(_FOLD)).strip()
+    for char, repl in _FOLD_PAIRS:
+        if char in line:
+            line = line.replace(char, repl)
+    return " ".join(line.split())  # = _SPACES.sub(" ", line).strip(): both split on str.isspace()
 
 
 def line_key(line: str) -> str:
@@ -651,7 +657,7 @@ def extract_html(html: str) -> Page:
     headings = seen.get("h1", [])
     heading = next((h for h in headings if any(p is main for p in h.parents)), headings[0] if headings else None)
     if heading is not None and heading.get_text(strip=True):
-        meta["h1"] = _SPACES.sub(" ", heading.get_text(" ")).strip()
+        meta["h1"] = " ".join(heading.get_text(" ").split())
     meta["title"] = meta.get("h1") or meta.get("og_title") or meta.get("html_title")
     leads = _leads_beside(main, stats)
     removed = _cut_link_lists(main, stats, seen)
@@ -721,5 +727,5 @@ def _block_lines(tag) -> list[str]:
                 parts.append(str(child))
 
     walk(tag)
-    lines = [_SPACES.sub(" ", ln).strip() for ln in "".join(parts).split("\n")]
+    lines = [" ".join(ln.split()) for ln in "".join(parts).split("\n")]
     return [ln for ln in lines if ln]
