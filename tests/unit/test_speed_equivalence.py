@@ -117,3 +117,34 @@ def test_the_folds_on_every_character():
     for i in range(0, len(every), 512):  # in lines, as the strip step folds them
         line = every[i:i + 512]
         assert strip.fold_line(line) == re.sub(r"\s+", " ", line.translate(strip._FOLD)).strip()
+
+
+date_text = st.lists(
+    st.sampled_from([
+        "5", "۱۴", "21", "1400", "2023", "1443", "/", "-", ".", " ", "،", "بهمن", "ژانویه", "شعبان", "می", "مه", "ماه",
+        "June", "jun", "Jun.", "KELVIN", "ſ", "İ", "سه شنبه", "دیروز", "امروز", "(", ")", "ساعت", "17:18", "ام", "th", ",",
+        "گفت", "\n", "\u200c",
+    ]),
+    max_size=14,
+).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(date_text, st.booleans())
+@example("2019 Jun 19 و June 19, 2019", True)
+@example("۱۴۰۲/۰۷/۱۵ و 15-7-1402", True)
+def test_find_dates_hints_only_skip_patterns_that_cannot_match(text, with_reference):
+    import dataclasses
+
+    hinted = dates._patterns()
+    always = re.compile("")
+    unhinted = dataclasses.replace(hinted, textual_hint=always, latin_hint=always, numeric_hint=always)
+    reference = dates.date(2022, 1, 25) if with_reference else None
+    fast = dates.find_dates(text, reference=reference)
+    original = dates._patterns
+    try:
+        dates._patterns = lambda: unhinted
+        slow = dates.find_dates(text, reference=reference)
+    finally:
+        dates._patterns = original
+    assert fast == slow
