@@ -7,13 +7,15 @@ crawler batch (50 records a file). About 5% are near-duplicates of an earlier do
 dropped, one reworded) and 2% exact copies. Past the corpus' ~4,000 records a document's body mixes
 paragraphs of several records, so bodies stay distinct.
 
-Each size runs in a child process (so peak RSS is that size's) against a fresh database on
+The landing zone is written file by file (no text held). Each size then runs in a child process (so
+peak RSS is that size's pipeline alone) against a fresh database on
 127.0.0.1:5432: ``run_stage`` and ``run_gate`` one by one, timing each, and the time spent inside
 psycopg2 (execute, fetch) during the stages: the database share of a stage's time. ``--airflow``
 also runs ``airflow dags test news_ingest`` on the same landing zone and a fresh database.
 
     PYTHONPATH=plugins python benchmarks/bench_pipeline.py --sizes 1000 10000 [--mix txt|html|json|mixed] [--airflow]
     PYTHONPATH=plugins python benchmarks/bench_pipeline.py --profile strip --sizes 1000   # cProfile of one stage
+    PYTHONPATH=plugins python benchmarks/bench_pipeline.py --keep --sizes 10000   # keep the database for EXPLAIN
 """
 
 from __future__ import annotations
@@ -120,7 +122,6 @@ def write_landing(root: Path, n: int, mix: str, seed: int = 8) -> dict[str, int]
     kinds = {"txt": ["txt"], "html": ["html"], "json": ["json"], "mixed": ["txt", "txt", "html", "json"]}[mix]
     counts = {"txt": 0, "html": 0, "json": 0}
     batch: list[dict] = []
-    copies: dict[int, str] = {}
 
     def flush():
         if batch:
@@ -136,11 +137,9 @@ def write_landing(root: Path, n: int, mix: str, seed: int = 8) -> dict[str, int]
             if len(batch) == 50:
                 flush()
             continue
-        if doc.get("copy") and id(doc) in copies:
-            text = copies[id(doc)]
-        else:
-            text = render_txt(doc, rng) if kind == "txt" else render_html(doc, rng)
-            copies[id(doc)] = text
+        # each file is written as soon as it is rendered: no text of the zone is held (an exact copy
+        # is rendered again from the same record, so its body is the same)
+        text = render_txt(doc, rng) if kind == "txt" else render_html(doc, rng)
         sub = part / f"s{i % 20:02d}"
         sub.mkdir(exist_ok=True)
         (sub / f"doc_{i:06d}.{kind}").write_text(text, encoding="utf-8")
@@ -183,8 +182,9 @@ class DbClock:
         psycopg2.connect = connect_timed
 
 
-def one_size(n: int, mix: str, profile: str | None) -> dict:
-    """Child process: build the landing zone, run every stage and gate, return the timings."""
+def one_size(n: int, landing: Path, profile: str | None, keep: bool) -> dict:
+    """Child process: every stage and gate on the landing zone the parent wrote, timed; the peak RSS
+    is the pipeline's alone (the zone is generated in the parent)."""
     import psycopg2
 
     from khabar.pipeline import Run, run_gate, run_stage
@@ -196,11 +196,8 @@ def one_size(n: int, mix: str, profile: str | None) -> dict:
     admin.cursor().execute(f'create database "{name}"')
     dsn = with_db(SERVER, name)
     try:
-        t = time.perf_counter()
-        formats = write_landing(tmp / "landing", n, mix)
-        generate_s = time.perf_counter() - t
         DbClock.install()
-        run = Run(DAY, tmp / "landing", quarantine_dir=tmp / "quarantine")
+        run = Run(DAY, landing, quarantine_dir=tmp / "quarantine")
         rows = []
         for stage in STAGES:
             db0, t0 = DbClock.total, time.perf_counter()
@@ -210,7 +207,8 @@ def one_size(n: int, mix: str, profile: str | None) -> dict:
 
                 prof = cProfile.Profile()
                 result = prof.runcall(run_stage, dsn, stage, run)
-                pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+                pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+                pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
             else:
                 result = run_stage(dsn, stage, run)
             stage_s, stage_db = time.perf_counter() - t0, DbClock.total - db0
@@ -222,18 +220,22 @@ def one_size(n: int, mix: str, profile: str | None) -> dict:
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
             cur.execute("select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs")
             seen, articles, dups, quarantined = cur.fetchone()
-        return {"n": n, "mix": mix, "formats": formats, "generate_s": generate_s, "stages": rows,
+        return {"n": n, "stages": rows, "database": name if keep else None,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "runs_row": {"seen": seen, "articles": articles, "duplicates": dups, "quarantined": quarantined}}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        admin.cursor().execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
-        admin.cursor().execute(f'drop database if exists "{name}"')
+        if not keep:
+            admin.cursor().execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
+            admin.cursor().execute(f'drop database if exists "{name}"')
         admin.close()
 
 
-def airflow_run(n: int, mix: str) -> dict:
-    """``airflow dags test news_ingest`` on the same kind of landing zone; its wall time, start-up included."""
+def airflow_run(landing: Path) -> dict:
+    """``airflow dags test news_ingest`` on the same landing zone and a fresh database: its wall time
+    (start-up included) and every task instance's duration from the metadata database."""
+    import sqlite3
+
     import psycopg2
 
     tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_af_"))
@@ -242,11 +244,10 @@ def airflow_run(n: int, mix: str) -> dict:
     admin.autocommit = True
     admin.cursor().execute(f'create database "{name}"')
     try:
-        write_landing(tmp / "landing", n, mix)
         env = os.environ | {
             "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW_CONN_NEWS_WAREHOUSE": with_db(SERVER, name), "NEWS_LANDING_DIR": str(tmp / "landing"),
+            "AIRFLOW_CONN_NEWS_WAREHOUSE": with_db(SERVER, name), "NEWS_LANDING_DIR": str(landing),
             "NEWS_QUARANTINE_DIR": str(tmp / "quarantine"), "GX_ANALYTICS_ENABLED": "false",
             "PYTHONPATH": os.pathsep.join([str(PROJECT / "plugins"), str(PROJECT / "dags")]),
         }
@@ -258,7 +259,17 @@ def airflow_run(n: int, mix: str) -> dict:
         out = subprocess.run([*airflow, "dags", "test", "news_ingest", DAY.isoformat()], env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t
         ok = out.returncode == 0 and "state=success" in out.stdout + out.stderr
-        return {"airflow_seconds": wall, "migrate_seconds": migrate_s, "success": ok}
+        tasks = []
+        db = tmp / "airflow" / "airflow.db"
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                tasks = [
+                    {"task": task, "map_index": idx, "state": state, "seconds": dur or 0.0}
+                    for task, idx, state, dur in conn.execute(
+                        "select task_id, map_index, state, duration from task_instance order by start_date"
+                    )
+                ]
+        return {"airflow_seconds": wall, "migrate_seconds": migrate_s, "success": ok, "tasks": tasks}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         admin.cursor().execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
@@ -273,16 +284,27 @@ def report(res: dict) -> None:
     gates = sum(r["gate_seconds"] for r in stages)
     total = work + db + gates
     print(f"\n== {n} documents, mix {res['mix']} {res['formats']} (landing written in {res['generate_s']:.1f}s)")
-    print(f"   warehouse: {res['runs_row']}")
-    print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'gate s':>8}")
+    print(f"   warehouse: {res['runs_row']}" + (f"; kept database {res['database']}" if res.get("database") else ""))
+    print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'own work':>10}{'gate s':>8}")
     for r in stages:
-        print(f"   {r['stage']:<10}{r['seconds']:>9.2f}{n / r['seconds']:>9.0f}{r['db_seconds']:>8.2f}{r['gate_seconds']:>8.2f}")
+        own = r["seconds"] - r["db_seconds"]
+        print(f"   {r['stage']:<10}{r['seconds']:>9.2f}{n / r['seconds']:>9.0f}{r['db_seconds']:>8.2f}{own:>10.2f}"
+              f"{r['gate_seconds']:>8.2f}")
     print(f"   end to end {total:.1f}s = {n / total:.0f} docs/s; stages' own work {work:.1f}s, in psycopg2 {db:.1f}s,"
           f" gates {gates:.1f}s; outside the stages' own work {(db + gates) / total:.0%}; peak RSS {res['peak_rss_mb']:.0f} MB")
     if "airflow" in res:
         af = res["airflow"]
+        tasks = af["tasks"]
+        busy = sum(t["seconds"] for t in tasks)
         print(f"   airflow dags test: {af['airflow_seconds']:.1f}s (success={af['success']}), vs {total:.1f}s in-process:"
               f" Airflow adds {af['airflow_seconds'] - total:.1f}s (start-up included; db migrate {af['migrate_seconds']:.1f}s not)")
+        if tasks:
+            print(f"   {len(tasks)} task instances ran {busy:.1f}s in all; {af['airflow_seconds'] - busy:.1f}s of the wall time"
+                  f" was outside any task (start-up, parsing, scheduling); inside the tasks {busy - total:+.1f}s against"
+                  f" the in-process stages and gates, {(busy - total) / len(tasks):+.2f}s a task")
+            for t in tasks:
+                label = t["task"] + (f"[{t['map_index']}]" if t["map_index"] is not None and t["map_index"] >= 0 else "")
+                print(f"     {label:<34}{t['seconds']:>8.2f}s {t['state']}")
 
 
 def main() -> int:
@@ -291,24 +313,36 @@ def main() -> int:
     ap.add_argument("--mix", choices=["txt", "html", "json", "mixed"], default="mixed")
     ap.add_argument("--airflow", action="store_true", help="also time `airflow dags test` on the same landing zone")
     ap.add_argument("--profile", choices=STAGES, help="cProfile this stage (to stderr)")
+    ap.add_argument("--keep", action="store_true", help="keep the warehouse database (for EXPLAIN ANALYZE); prints its name")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--landing", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not (SHARED / "corpus").is_dir():
         print(f"{SHARED / 'corpus'} is absent (KHABAR_SHARED_DIR points at ../shared)", file=sys.stderr)
         return 2
     if args.one:
-        print(json.dumps(one_size(args.one, args.mix, args.profile)))
+        print(json.dumps(one_size(args.one, args.landing, args.profile, args.keep)))
         return 0
-    print(f"{datetime.now():%Y-%m-%d %H:%M} bench_pipeline, {os.cpu_count()} CPUs, server {SERVER.rsplit('@', 1)[-1]}")
+    print(f"{datetime.now():%Y-%m-%d %H:%M} bench_pipeline, {os.cpu_count()} CPUs, server {SERVER.rsplit('@', 1)[-1]},"
+          f" load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for n in args.sizes:
-        cmd = [sys.executable, __file__, "--one", str(n), "--mix", args.mix]
-        if args.profile:
-            cmd += ["--profile", args.profile]
-        out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-        if args.airflow:
-            res["airflow"] = airflow_run(n, args.mix)
+        tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_zone_"))
+        try:
+            t = time.perf_counter()
+            formats = write_landing(tmp / "landing", n, args.mix)
+            generate_s = time.perf_counter() - t
+            cmd = [sys.executable, __file__, "--one", str(n), "--landing", str(tmp / "landing")]
+            cmd += ["--profile", args.profile] if args.profile else []
+            cmd += ["--keep"] if args.keep else []
+            out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            res.update(mix=args.mix, formats=formats, generate_s=generate_s)
+            if args.airflow:
+                res["airflow"] = airflow_run(tmp / "landing")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         report(res)
+        print(f"   (load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())})", flush=True)
     return 0
 
 

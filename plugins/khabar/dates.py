@@ -52,7 +52,17 @@ def fold_text(text: str) -> str:
     >>> fold_text("سه‌شنبه ۵ بهمن ۱۴۰۰")
     'سه شنبه 5 بهمن 1400'
     """
-    return text.translate(_DIGITS).translate(_FOLD)
+    if text.isascii():
+        return text  # nothing to fold
+    for char, repl in _FOLD_PAIRS:
+        if char in text:
+            text = text.replace(char, repl)
+    return text
+
+
+# Both tables as (character, replacement) pairs, one character for one and no replacement a key of
+# either: a replace per character present gives ``translate``'s result many times faster on Persian text.
+_FOLD_PAIRS = tuple((chr(k), chr(v) if isinstance(v, int) else v) for table in (_DIGITS, _FOLD) for k, v in table.items())
 
 
 # ------------------------------------------------------------------------------ tables (include/dates)
@@ -111,6 +121,12 @@ class Patterns:
     numeric_ymd: re.Pattern
     numeric_dmy: re.Pattern
     relative: re.Pattern
+    # Necessary conditions, each opening with a character class the engine jumps along: a text without
+    # a match of the hint cannot match the pattern, which then is not run (its leading look-behind and
+    # optional weekday make the engine try it at every character).
+    textual_hint: re.Pattern  # a day number before a month name
+    latin_hint: re.Pattern  # a letter a Latin month name can match (IGNORECASE: ASCII and İ ı ſ K)
+    numeric_hint: re.Pattern  # a digit, a separator, a digit
 
 
 @lru_cache(maxsize=1)
@@ -147,6 +163,9 @@ def _patterns() -> Patterns:
             rf"(?<!{_LETTER})(?:(?P<dp>{dayparts})\s*)?"
             rf"(?:(?P<rw>{words})(?:\s*\(\s*(?P<rwd>{wd})\s*\))?|(?P<wd>{wd})){end}"
         ),
+        textual_hint=re.compile(rf"\d\s*(?:ام\s*)?(?:{months})", re.IGNORECASE),
+        latin_hint=re.compile("[A-Za-z\u0130\u0131\u017f\u212a]"),
+        numeric_hint=re.compile(r"\d\s*[/\-.]\s*\d"),
     )
 
 
@@ -383,16 +402,19 @@ def find_dates(text: str, reference: date | None = None, relative: bool = True) 
         if dm is not None and not any(f.start < dm.end and dm.start < f.end for f in found):
             found.append(dm)
 
-    for m in p.textual.finditer(folded):
-        add(_textual(t, text, folded, m, reference))
-    for m in p.latin_mdy.finditer(folded):
-        add(_absolute(t, text, folded, m, *t.months[_key(m["m"])], reference))
-    for m in p.latin_ymd.finditer(folded):
-        add(_absolute(t, text, folded, m, *t.months[_key(m["m"])], reference))
-    for m in p.numeric_ymd.finditer(folded):
-        add(_numeric(t, text, folded, m, reference, day_first=False))
-    for m in p.numeric_dmy.finditer(folded):
-        add(_numeric(t, text, folded, m, reference, day_first=True))
+    if p.textual_hint.search(folded):
+        for m in p.textual.finditer(folded):
+            add(_textual(t, text, folded, m, reference))
+    if p.latin_hint.search(folded):
+        for m in p.latin_mdy.finditer(folded):
+            add(_absolute(t, text, folded, m, *t.months[_key(m["m"])], reference))
+        for m in p.latin_ymd.finditer(folded):
+            add(_absolute(t, text, folded, m, *t.months[_key(m["m"])], reference))
+    if p.numeric_hint.search(folded):
+        for m in p.numeric_ymd.finditer(folded):
+            add(_numeric(t, text, folded, m, reference, day_first=False))
+        for m in p.numeric_dmy.finditer(folded):
+            add(_numeric(t, text, folded, m, reference, day_first=True))
     if relative:
         for m in p.relative.finditer(folded):
             add(_relative(t, text, m, reference))

@@ -33,10 +33,13 @@ Policy:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 ZWNJ = "\u200c"
 HAZM_OPTIONS = {  # fixed: every table we take from hazm is the one these options build
@@ -78,17 +81,27 @@ PROTECTED = re.compile(
     rf"|{_D}+(?:[.,٫٬]{_D}+)+"  # numbers with separators 3.5, 1,200
     r"|[A-Za-z][A-Za-z0-9_\-.]*[A-Za-z0-9]"  # Latin words (ICT, COVID-19)
 )
+# Every branch of PROTECTED opens with one of these characters: its matches are searched only where
+# one stands (``_protect``), not tried at every character of the text.
+_PROTECTED_START = re.compile(r"[A-Za-z0-9._%+\-۰-۹٠-٩]")
 _NUMERIC_SPAN = re.compile(r"[\d۰-۹٠-٩/\-.:,٫٬]+")
 _TO_PERSIAN_DIGITS = str.maketrans("0123456789٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹۰۱۲۳۴۵۶۷۸۹")
 
 _L = f"[{LETTERS}]"
-_STRAY_ZWNJ = re.compile(rf"(?<!{_L})\u200c+|\u200c+(?!{_L})|(?<=[{''.join(NON_JOINING)}])\u200c+|\u200c{{2,}}")
+# A ZWNJ run not between two letters, after a non-joining letter, or longer than one. Written as
+# «(?<!L)\u200c+|\u200c+(?!L)|(?<=[NJ])\u200c+|\u200c{2,}»; each branch here opens with the ZWNJ it
+# consumes (its look-behind moved after it), the same matches, so the engine jumps from ZWNJ to ZWNJ
+# instead of trying the look-behinds at every character.
+_STRAY_ZWNJ = re.compile(
+    rf"\u200c(?:(?<!{_L}\u200c)\u200c*|\u200c*(?!{_L})|(?<=[{''.join(NON_JOINING)}]\u200c)\u200c*|\u200c+)"
+)
 _SPACES = re.compile(r"[ \t]+")
 # A direction mark between two letters is a half-space some editors type («برنامه\u200eهای»).
 _ARABIC_SCRIPT = "\u0621-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff"
 # Before protection, a ZWNJ that is not between two letters of the script goes (else it would sit
 # between two protected spans in one pass and be gone, gluing them, in the next).
-_STRAY_ZWNJ_RAW = re.compile(f"(?<![{_ARABIC_SCRIPT}])\u200c+|\u200c+(?![{_ARABIC_SCRIPT}])")
+# «(?<![S])\u200c+|\u200c+(?![S])», each branch opening with its ZWNJ (as _STRAY_ZWNJ).
+_STRAY_ZWNJ_RAW = re.compile(f"\u200c(?:(?<![{_ARABIC_SCRIPT}]\u200c)\u200c*|\u200c*(?![{_ARABIC_SCRIPT}]))")
 _MARK_AS_ZWNJ = re.compile(r"(?<=[\u0621-\u064a\u0671-\u06d3])[\u200e\u200f]+(?=[\u0621-\u064a\u0671-\u06d3])")
 # A lexicon spelling whose every half-space sits between a joining letter and a letter.
 _WELL_PLACED = re.compile(rf"{_L}+(?:(?<![{''.join(NON_JOINING)}])\u200c{_L}+)+")
@@ -100,12 +113,33 @@ _TRIPLE = re.compile(rf"({_L})\1\1")
 # A run of letters and ZWNJs: only runs without a ZWNJ are re-spelled, so a token the restorer
 # produced («همکاری‌های») is never split again (idempotency).
 _WORD = re.compile(f"[{LETTERS}\u200c]+")
+_WORD_SPLIT = re.compile(f"([{LETTERS}\u200c]+)")  # the same runs, kept by re.split at the odd places
 _DIGIT = re.compile(r"\d")
 _SUFFIX_PAIR = re.compile(
     rf"(?<![{LETTERS}\u200c])({_L}{{2,}}) ({'|'.join(PLURAL + COMPARATIVE)})(?![{LETTERS}\u200c])"
 )
 _HEH_PAIR = re.compile(rf"(?<![{LETTERS}\u200c])({_L}+ه) ({'|'.join(AFTER_HEH)})(?![{LETTERS}\u200c])")
 _MI_PAIR = re.compile(rf"(?<![{LETTERS}\u200c])(ن?می) ({_L}+)(?![{LETTERS}\u200c])")
+
+
+# hazm's punctuation spacing patterns that open with a class matching almost any character (so the
+# engine starts a match at every position), and the same rule written with a look-behind: the pair
+# (x, y) is matched at y, so the scan jumps to the rare y. Candidate pairs can never overlap (x and y
+# come from disjoint classes), so both forms change the same places. Patterns not listed run as hazm
+# writes them.
+_FASTER_PUNCTUATION = {
+    ("([^ «\\[\\(\\{])([«\\[\\(\\{])", "\\1 \\2"): ("(?<=[^ «\\[\\(\\{])([«\\[\\(\\{])", " \\1"),
+    ("([آابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی])(\\d)", "\\1 \\2"): ("(?<=[آابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی])(\\d)", " \\1"),
+}
+
+
+def _changes(cp: int, repl) -> bool:
+    """Whether a ``str.translate`` table entry changes its character."""
+    return repl is None or (chr(repl) if isinstance(repl, int) else repl) != chr(cp)
+
+
+def _char_class(code_points) -> str:
+    return "[" + "".join(re.escape(chr(cp)) for cp in sorted(code_points)) + "]"
 
 
 def _control_chars() -> dict[int, None]:
@@ -119,6 +153,152 @@ def _control_chars() -> dict[int, None]:
     return drop
 
 
+def _build_joined(words, verbs: frozenset[str]) -> tuple[dict[str, str], set[str]]:
+    """The half-space spellings of words.dat and the verb list that a joined spelling may not
+    replace, keyed by that joined spelling; a joined form claimed by two spellings is dropped.
+    Also every such spelling with its half-spaces taken out (a known stem, written solid or not).
+
+    Kept: verb forms («می‌یابد», «خورده‌اند»), compounds with a half-space after a silent «ه»
+    (written solid, «سهشنبه» and «بهطور» read as other words), before «آ», «ال» or «و»
+    («دانش‌آموز», «بین‌المللی», «گفت‌وگو») and compounds ending in a suffix («زمین‌لرزه‌ای»).
+    Left out: other compounds, whose solid spelling is also standard («پیشگیری», «یکبار»,
+    «میلیمتر»), and spellings with a one-letter piece («ه‌ای»).
+    """
+    joined: dict[str, str] = {}
+    solid_compounds: set[str] = set()
+    clash: set[str] = set()
+    for word in list(words) + sorted(verbs):
+        if ZWNJ not in word or not _WELL_PLACED.fullmatch(word):
+            continue
+        pieces = word.split(ZWNJ)
+        solid_compounds.add("".join(pieces))
+        if min(len(p) for p in pieces if p != "و") < 2 or pieces[0] == "و" or pieces[-1] == "و":
+            continue  # «ه‌ای» is no word; «گفت‌و‌گو» is
+        suffixed = pieces[-1] in PLURAL or (pieces[-1] in AFTER_HEH and pieces[-2].endswith("ه"))
+        silent = any(_SILENT_HEH.search(p) and p not in CONSONANT_HEH for p in pieces[:-1])
+        # «آ» inside a word and a solid Arabic article («بینالمللی») are not standard spellings,
+        # and «گفتوگو», «جستوجو» hide the «و» between the two halves
+        unjoinable = any(p.startswith(("آ", "ال", "و")) for p in pieces[1:]) or "و" in pieces[1:-1]
+        if not (word in verbs or suffixed or silent or unjoinable):
+            continue
+        plain = "".join(pieces)
+        if plain in joined and joined[plain] != word:
+            clash.add(plain)
+        joined[plain] = word
+    for plain in clash:
+        del joined[plain]
+    return joined, solid_compounds
+
+
+def build_tables() -> dict:
+    """What ``PersianNormalizer`` takes from hazm, built from hazm itself (its import, the ``Normalizer``
+    with ``HAZM_OPTIONS``, its word list and verb conjugations: seconds), as plain data: the
+    ``str.translate`` table, the sources of the regexes, words.dat, the verb forms and the half-space
+    spellings derived from them."""
+    from hazm import Normalizer  # heavy (nltk, the lexicon, the lemmatizer's conjugations)
+
+    hazm = Normalizer(**HAZM_OPTIONS)
+    controls = _control_chars()
+    table: dict[int, str | None] = dict(controls)
+    table.update(str.maketrans(hazm.translation_src, hazm.translation_dst))
+    table.update(str.maketrans(hazm.number_translation_src, hazm.number_translation_dst))
+    for pattern, _ in hazm.diacritics_patterns + hazm.specials_chars_patterns:
+        for ch in re.findall(r"[^\[\]]", pattern):
+            table[ord(ch)] = None
+    for pattern, repl in hazm.replacements:  # single ligatures («ﷲ», «ﻻ») become words
+        for ch in pattern.strip("()").split("|"):
+            table[ord(ch)] = repl
+    for ch in "\u0640\r":  # tatweel, carriage return
+        table[ord(ch)] = None
+    table.update({ord(ch): " " for ch in "\t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"})
+    table[ord("ى")] = "ی"
+    table[ord("ة")] = "ه"
+    table[ord("ٱ")] = "ا"  # alef wasla: Arabic only («ۀ» stays: it is Persian)
+    tags: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per tag set: a smaller cache file
+    words = {word: (count, tags.setdefault(tuple(t), tuple(t))) for word, (count, t) in hazm.words.items()}
+    verbs = frozenset(v for v in hazm.verbs if " " not in v)
+    joined, solid_compounds = _build_joined(words, verbs)
+    return {
+        "table": table,
+        "controls": "[" + "".join(re.escape(chr(cp)) for cp in sorted(controls)) + "]+",
+        "punctuation": [(p, r) for p, r in hazm.punctuation_spacing_patterns],
+        "quotes": hazm.persian_style_patterns[0][0],
+        "words": words,
+        "verbs": verbs,
+        "solid_compounds": solid_compounds,
+        "joined": joined,
+    }
+
+
+CACHE_FORMAT = 1  # bump when the shape of ``build_tables``' result changes
+
+
+def cache_dir() -> Path:
+    """Where built tables are kept between processes: env ``NEWS_CACHE_DIR``, else ``<project>/.cache``."""
+    from khabar.paths import PROJECT_ROOT
+
+    return Path(os.environ.get("NEWS_CACHE_DIR") or PROJECT_ROOT / ".cache")
+
+
+def tables_key() -> str:
+    """What the built tables depend on, digested: hazm's version and data files, the options, this
+    module's source (the derivation and its constants), Python's and Unicode's versions. Found
+    without importing hazm."""
+    import hashlib
+    import importlib.metadata
+    import importlib.util
+    import json
+
+    parts: list = [CACHE_FORMAT, HAZM_OPTIONS, sys.version, unicodedata.unidata_version]
+    try:
+        parts.append(importlib.metadata.version("hazm"))
+        spec = importlib.util.find_spec("hazm")
+        data = Path(spec.origin).parent / "data" if spec and spec.origin else None
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        data = None
+    for name in ("words.dat", "verbs.dat"):
+        try:
+            st = (data / name).stat() if data else None
+            parts.append([name, st.st_size, st.st_mtime_ns] if st else [name, None])
+        except OSError:
+            parts.append([name, None])
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_tables() -> dict:
+    """``build_tables()``, read from ``<cache_dir>/normalize-<key>.pickle`` when an earlier process
+    wrote it (then hazm is not imported at all), else built and written there for the next one.
+    The file is written to a temporary name and renamed into place, so processes starting together
+    never read a half-written file; an unreadable file is rebuilt, an unwritable directory skipped."""
+    import pickle
+    import tempfile
+
+    path = cache_dir() / f"normalize-{tables_key()}.pickle"
+    try:
+        with open(path, "rb") as f:
+            tables = pickle.load(f)
+        if isinstance(tables, dict) and tables.get("format") == CACHE_FORMAT:
+            return tables
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
+        pass
+    tables = build_tables() | {"format": CACHE_FORMAT}
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False) as out:
+            tmp = out.name
+            pickle.dump(tables, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.chmod(tmp, 0o644)  # other users of a shared cache dir (workers) read it too
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return tables
+
+
 class PersianNormalizer:
     """hazm's tables and lexicon compiled once; ``normalize`` is the pure ``str -> str``.
 
@@ -126,74 +306,33 @@ class PersianNormalizer:
     'همکاری\u200cهای نظامی ۴ کشور'
     """
 
-    def __init__(self) -> None:
-        from hazm import Normalizer  # heavy (nltk, the lexicon): built once per process
-
-        hazm = Normalizer(**HAZM_OPTIONS)
-        self._controls = _control_chars()
-        self._controls_re = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(self._controls)) + "]+")
-        table: dict[int, str | None] = dict(self._controls)
-        table.update(str.maketrans(hazm.translation_src, hazm.translation_dst))
-        table.update(str.maketrans(hazm.number_translation_src, hazm.number_translation_dst))
-        for pattern, _ in hazm.diacritics_patterns + hazm.specials_chars_patterns:
-            for ch in re.findall(r"[^\[\]]", pattern):
-                table[ord(ch)] = None
-        for pattern, repl in hazm.replacements:  # single ligatures («ﷲ», «ﻻ») become words
-            for ch in pattern.strip("()").split("|"):
-                table[ord(ch)] = repl
-        for ch in "\u0640\r":  # tatweel, carriage return
-            table[ord(ch)] = None
-        table.update({ord(ch): " " for ch in "\t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"})
-        table[ord("ى")] = "ی"
-        table[ord("ة")] = "ه"
-        table[ord("ٱ")] = "ا"  # alef wasla: Arabic only («ۀ» stays: it is Persian)
-        self._table = table
+    def __init__(self, use_cache: bool = True) -> None:
+        # The tables below come from hazm (its import and ``Normalizer`` build take seconds); a process
+        # reads them from the cache file an earlier process wrote (``build_tables`` / ``cached_tables``).
+        tables = cached_tables() if use_cache else build_tables()
+        self._table: dict[int, str | None] = tables["table"]
+        self._controls_re = re.compile(tables["controls"])
         # what the table deletes goes before protection too: «a@b.irـCOVID-19» must not become two spans
         # that the next pass reads as one («a@b.irCOVID» + «-19»)
-        self._deletions = {cp: None for cp, repl in table.items() if repl is None}
+        self._deletions = {cp: None for cp, repl in self._table.items() if repl is None}
+        # ``str.translate`` with these dicts costs a dict lookup per character of the text; a class of
+        # the characters they change finds the few there are (same result: other characters map to
+        # themselves), and each run found is translated.
+        self._deletions_re = re.compile(_char_class(self._deletions) + "+")
+        self._table_re = re.compile(_char_class(cp for cp, repl in self._table.items() if _changes(cp, repl)) + "+")
         # (pattern, replacement, needs a digit): hazm's «۹متر» → «۹ متر» rules only run on texts with digits
-        self._punctuation = [(re.compile(p), r, r"\d" in p) for p, r in hazm.punctuation_spacing_patterns]
+        self._punctuation = [
+            (re.compile(_FASTER_PUNCTUATION.get((p, r), (p, r))[0]), _FASTER_PUNCTUATION.get((p, r), (p, r))[1], r"\d" in p)
+            for p, r in tables["punctuation"]
+        ]
         # «"..."» → «...»; hazm's momayez rule for «3.5» is left out: numbers are protected spans.
-        self._quotes = re.compile(hazm.persian_style_patterns[0][0])
-        self.words: dict[str, tuple[int, tuple[str, ...]]] = hazm.words
-        self.verbs = frozenset(v for v in hazm.verbs if " " not in v)
-        self._solid_compounds: set[str] = set()  # «زمینلرزه»: a stem, written solid or not
-        self._joined = self._build_joined()
+        self._quotes = re.compile(tables["quotes"])
+        self.words: dict[str, tuple[int, tuple[str, ...]]] = tables["words"]
+        self.verbs: frozenset[str] = tables["verbs"]
+        self._solid_compounds: set[str] = tables["solid_compounds"]  # «زمینلرزه»: a stem, written solid or not
+        self._joined: dict[str, str] = tables["joined"]
         self._cache: dict[str, str] = {}
-
-    def _build_joined(self) -> dict[str, str]:
-        """The half-space spellings of words.dat and the verb list that a joined spelling may not
-        replace, keyed by that joined spelling; a joined form claimed by two spellings is dropped.
-
-        Kept: verb forms («می‌یابد», «خورده‌اند»), compounds with a half-space after a silent «ه»
-        (written solid, «سهشنبه» and «بهطور» read as other words), before «آ», «ال» or «و»
-        («دانش‌آموز», «بین‌المللی», «گفت‌وگو») and compounds ending in a suffix («زمین‌لرزه‌ای»).
-        Left out: other compounds, whose solid spelling is also standard («پیشگیری», «یکبار»,
-        «میلیمتر»), and spellings with a one-letter piece («ه‌ای»).
-        """
-        joined: dict[str, str] = {}
-        clash: set[str] = set()
-        for word in list(self.words) + sorted(self.verbs):
-            if ZWNJ not in word or not _WELL_PLACED.fullmatch(word):
-                continue
-            pieces = word.split(ZWNJ)
-            self._solid_compounds.add("".join(pieces))
-            if min(len(p) for p in pieces if p != "و") < 2 or pieces[0] == "و" or pieces[-1] == "و":
-                continue  # «ه‌ای» is no word; «گفت‌و‌گو» is
-            suffixed = pieces[-1] in PLURAL or (pieces[-1] in AFTER_HEH and pieces[-2].endswith("ه"))
-            silent = any(_SILENT_HEH.search(p) and p not in CONSONANT_HEH for p in pieces[:-1])
-            # «آ» inside a word and a solid Arabic article («بینالمللی») are not standard spellings,
-            # and «گفتوگو», «جستوجو» hide the «و» between the two halves
-            unjoinable = any(p.startswith(("آ", "ال", "و")) for p in pieces[1:]) or "و" in pieces[1:-1]
-            if not (word in self.verbs or suffixed or silent or unjoinable):
-                continue
-            plain = "".join(pieces)
-            if plain in joined and joined[plain] != word:
-                clash.add(plain)
-            joined[plain] = word
-        for plain in clash:
-            del joined[plain]
-        return joined
+        self._unchanged: set[str] = set()  # words _respell_words leaves as they are
 
     def _known(self, word: str) -> bool:
         """A tagged or counted entry of words.dat (the untagged count-0 half of the list is noisy),
@@ -217,12 +356,24 @@ class PersianNormalizer:
             return stem
         return self._joined.get(stem, stem if stem in self._solid_compounds else None)
 
-    def _respell_match(self, m: re.Match) -> str:
-        word = m.group()
-        if len(word) < 3 or ZWNJ in word:
-            return word
-        cached = self._cache.get(word)
-        return cached if cached is not None else self.respell(word)
+    def _translate_run(self, m: re.Match) -> str:
+        return m.group().translate(self._table)
+
+    def _respell_words(self, text: str) -> str:
+        """``_WORD.sub(self._respell_match, text)``, without a call per word: the distinct words are
+        respelled once, and only when one changes is the text rebuilt (from ``re.split``'s pieces)."""
+        changed = {}
+        for word in set(_WORD.findall(text)) - self._unchanged:  # most words: one set difference
+            new = word if len(word) < 3 or ZWNJ in word else self.respell(word)
+            if new != word:
+                changed[word] = new
+            elif len(self._unchanged) < 500_000:
+                self._unchanged.add(word)
+        if not changed:
+            return text
+        pieces = _WORD_SPLIT.split(text)
+        pieces[1::2] = [changed.get(w, w) for w in pieces[1::2]]
+        return "".join(pieces)
 
     def respell(self, token: str) -> str:
         """One joined token with its half-spaces restored when exactly one reading supports them.
@@ -332,7 +483,8 @@ class PersianNormalizer:
         text = _DOTS.sub("…", text)
         text = _REPEATED_PUNCT.sub(r"\1", text)
         text = self._quotes.sub(r"«\1»", text)
-        text = _SPACES.sub(" ", text)
+        if "  " in text or "\t" in text:
+            text = _SPACES.sub(" ", text)
         has_digit = _DIGIT.search(text) is not None
         for pattern, repl, digits in self._punctuation:
             if has_digit or not digits:
@@ -358,11 +510,11 @@ class PersianNormalizer:
         if "\u200e" in text or "\u200f" in text:
             text = _MARK_AS_ZWNJ.sub(ZWNJ, text)
         text = self._controls_re.sub("", text)  # before protection: no span keeps a control character
-        text = text.translate(self._deletions)
+        text = self._deletions_re.sub("", text)  # = text.translate(self._deletions)
         if ZWNJ in text:  # the patterns below that open with a look-behind scan slowly: skip when idle
             text = _STRAY_ZWNJ_RAW.sub("", text)
-        text = PROTECTED.sub(keep, text)
-        text = text.translate(self._table)
+        text = _protect(text, keep)
+        text = self._table_re.sub(self._translate_run, text)  # = text.translate(self._table)
         if ZWNJ in text:
             text = _STRAY_ZWNJ.sub("", text)  # before any rule that looks at neighbours
         if _TRIPLE.search(text):  # rare: the full pattern is slow to scan for
@@ -377,7 +529,7 @@ class PersianNormalizer:
             text = again
         if ZWNJ in text:
             text = _STRAY_ZWNJ.sub("", text)  # again: collapsed letters and moved spaces leave new ones
-        text = _WORD.sub(self._respell_match, text)
+        text = self._respell_words(text)
         # the substring tests are C-speed scans that spare most texts the slower pair patterns
         if "می " in text:
             text = _MI_PAIR.sub(lambda m: self._join_pair(m, self._join_mi), text)
@@ -385,11 +537,34 @@ class PersianNormalizer:
             text = _SUFFIX_PAIR.sub(lambda m: self._join_pair(m, self._join_suffix), text)
         if "ه ا" in text:
             text = _HEH_PAIR.sub(lambda m: self._join_pair(m, self._join_heh), text)
-        text = _SPACES.sub(" ", text)
-        text = _SPACE_AROUND_NL.sub("\n", text).strip(" \n")
+        if "  " in text or "\t" in text:  # else every run is one space: nothing to change
+            text = _SPACES.sub(" ", text)
+        if " \n" in text or "\n " in text or "\n\n" in text:  # else each match is a lone newline
+            text = _SPACE_AROUND_NL.sub("\n", text)
+        text = text.strip(" \n")
         if spans:
             text = _PUA_RE.sub(lambda m: _put_back(spans[ord(m.group(0)) - _PUA]), text)
         return text
+
+
+def _protect(text: str, keep) -> str:
+    """``PROTECTED.sub(keep, text)``: the same leftmost, non-overlapping matches, tried only at the
+    characters a match can start with."""
+    out: list[str] = []
+    done = pos = 0
+    search, match = _PROTECTED_START.search, PROTECTED.match
+    while (start := search(text, pos)) is not None:
+        at = start.start()
+        m = match(text, at)
+        if m is None:
+            pos = at + 1
+            continue
+        out += (text[done:at], keep(m))
+        done = pos = m.end()
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _put_back(span: str) -> str:
@@ -400,7 +575,8 @@ def _put_back(span: str) -> str:
 
 @lru_cache(maxsize=1)
 def normalizer() -> PersianNormalizer:
-    """The process's one normalizer (building it loads hazm's lexicon: about two seconds)."""
+    """The process's one normalizer: its tables come from the cache file (a tenth of a second), or
+    from hazm when no process has written it yet (seconds; see ``cached_tables``)."""
     return PersianNormalizer()
 
 
