@@ -118,10 +118,6 @@ def day_lock(dsn: str, run_id: str, shared: bool = False) -> Iterator[None]:
                 who = f" (held by backend pid {holder[0]} since {holder[2]:%Y-%m-%d %H:%M:%S})" if holder else ""
                 raise RunLocked(f"another run of day {run_id} is in progress{who}; not starting a second one")
         yield
-        # released here, not only by closing: the server ends a closed session's backend (and drops
-        # its locks) a moment after the client returns, and the next stage's lock would find it held
-        with conn.cursor() as cur:
-            cur.execute("select pg_advisory_unlock(%s, hashtext(%s))", (_DAY_LOCK_CLASS, run_id))
     finally:
         # Released before returning: closing alone lets the server drop the lock a moment later, and the
         # next step of the same run (a finish right after its batches) would find it still held.
