@@ -155,6 +155,20 @@ def compare(a: set[int], b: set[int], settings: DedupSettings = DedupSettings())
     return Similarity(inter / len(a | b), inter / min(len(a), len(b)), settings)
 
 
+def compare_sorted(a: np.ndarray, b: np.ndarray, settings: DedupSettings = DedupSettings()) -> Similarity:
+    """``compare`` for sorted arrays of unique shingles (what staging and the warehouse store): the same
+    scores, from a C-speed merge instead of Python sets.
+
+    >>> a, b = np.array(sorted(shingles("سفر وزیر دفاع به ایران " * 3))), np.array(sorted(shingles("سفر وزیر دفاع به ایران")))
+    >>> compare_sorted(a, b, DedupSettings(min_shingles=1)) == compare(set(a.tolist()), set(b.tolist()), DedupSettings(min_shingles=1))
+    True
+    """
+    if len(a) < settings.min_shingles or len(b) < settings.min_shingles:
+        return Similarity(0.0, 0.0, settings)
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return Similarity(inter / (len(a) + len(b) - inter), inter / min(len(a), len(b)), settings)
+
+
 # ------------------------------------------------------------------------------ stories
 
 
