@@ -9,10 +9,10 @@ from datetime import date
 
 import psycopg2
 import pytest
+from test_dedup_stories import FAIR, RAIL, WATER, _article
 
 from khabar.dedup_stage import decide, prepare
-from khabar.pipeline import STAGES, STAGE_FUNCTIONS, Run, run_day
-from test_dedup_stories import FAIR, RAIL, WATER, _article
+from khabar.pipeline import STAGE_FUNCTIONS, STAGES, Run, run_day
 
 pytestmark = pytest.mark.integration
 
