@@ -76,9 +76,12 @@ def prepare(dsn: str, run_id: str, doc_ids: Sequence[str] | None = None, where: 
 
 def _prepare(cur, run_id: str, doc_ids: Sequence[str] | None = None, where: str | None = None) -> dict:
     cond, params = _subset(doc_ids, where)
-    subset = f"select doc_id from staging.documents where run_id = %s and {cond}"
     for table in ("staging.lsh_bands", "staging.dedup_shingles"):
-        cur.execute(f"delete from {table} where run_id = %s and doc_id in ({subset})", (run_id, run_id, *params))
+        if doc_ids is None and where is None:  # the whole run: rows of documents no longer staged go too
+            cur.execute(f"delete from {table} where run_id = %s", (run_id,))
+        else:
+            subset = f"select doc_id from staging.documents where run_id = %s and {cond}"
+            cur.execute(f"delete from {table} where run_id = %s and doc_id in ({subset})", (run_id, run_id, *params))
     cur.execute("create temporary table if not exists dedup_prepared_hashes (doc_id text, body_hash text) on commit drop")
     cur.execute("truncate dedup_prepared_hashes")
     n = 0
@@ -134,13 +137,16 @@ def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict
         )
         cur.execute("create unique index on dedup_docs (doc_id)")
         cur.execute("analyze dedup_docs")
-        # Only originals keep a fingerprint (what load copies into the warehouse).
-        not_original = (
-            "select doc_id from dedup_docs where original is not null union all"
-            f" select doc_id from staging.documents where run_id = %(run)s and not {LIVE}"
+        # Only originals keep a fingerprint (what load copies into the warehouse): not exact copies, nor
+        # documents quarantined or no longer staged since a subset was prepared. Found on the shingle rows
+        # (one per document; prepare writes both tables together), removed from both by key.
+        cur.execute(
+            "create temporary table dedup_stale on commit drop as select s.doc_id from staging.dedup_shingles s"
+            " where s.run_id = %s and not exists (select 1 from dedup_docs d where d.doc_id = s.doc_id and d.original is null)",
+            (run_id,),
         )
         for table in ("staging.lsh_bands", "staging.dedup_shingles"):
-            cur.execute(f"delete from {table} where run_id = %(run)s and doc_id in ({not_original})", {"run": run_id})
+            cur.execute(f"delete from {table} where run_id = %s and doc_id in (select doc_id from dedup_stale)", (run_id,))
         cur.execute("analyze staging.lsh_bands")
         cur.execute("delete from staging.dedup_decisions where run_id = %s", (run_id,))
         cur.execute(

@@ -126,3 +126,14 @@ def test_decide_prepares_what_no_subset_did_and_can_run_again(staged, whole):
     assert snapshot(dsn, run_id) == whole
     decide(dsn, run_id)  # the exact copy's fingerprint, dropped by the first decide, is made again
     assert snapshot(dsn, run_id) == whole
+
+
+def test_decide_drops_the_fingerprints_of_documents_no_longer_staged(staged, whole):
+    dsn, run_id = staged
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:  # a document prepared, then gone from staging
+        cur.execute("insert into staging.dedup_shingles (run_id, doc_id, shingles) values (%s, 'gone', '{1,2,3}')", (run_id,))
+        cur.execute("insert into staging.lsh_bands (run_id, doc_id, band, band_key) values (%s, 'gone', 0, 42)", (run_id,))
+    conn.close()
+    prepare(dsn, run_id, where="doc_id <> 'gone'")
+    decide(dsn, run_id)
+    assert snapshot(dsn, run_id) == whole
