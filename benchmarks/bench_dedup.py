@@ -91,7 +91,7 @@ def per_edit_recall(items, pred: dict[str, str]) -> dict[str, str]:
     by_cluster = {it.cluster: it.item_id for it in items if (it.kind == "original" and it.item_id == it.cluster) or it.item_id == "seed/000"}
     hits: dict[str, list[bool]] = {}
     for it in items:
-        if it.kind in ("original", "negative", "seed"):
+        if it.kind in ("original", "seed") or it.kind.endswith("negative"):
             continue
         for kind in it.kind.split("+"):
             hits.setdefault(kind, []).append(pred[it.item_id] == pred[by_cluster[it.cluster]])
@@ -105,14 +105,17 @@ def report(name: str, items, pred: dict[str, str], seconds: float) -> None:
     seed_ok = (
         "yes" if seeds and seeds["000"] == seeds["001"] and len({seeds[k] for k in ("000", "002", "003", "004")}) == 4 else "NO"
     )
-    negatives = sum(
-        1 for it in items if it.kind == "negative" and sum(1 for o in items if pred[o.item_id] == pred[it.item_id]) > 1
-    )
+    size = Counter(pred.values())
+    merged = Counter(it.kind for it in items if it.kind.endswith("negative") and size[pred[it.item_id]] > 1)
+    negatives = merged["negative"]
+    harder = {k: f"{merged[k]}/{n}" for k, n in sorted(Counter(it.kind for it in items).items()) if k.endswith("_negative")}
     print(
         f"  {name:<34} P={m['precision']:.3f} R={m['recall']:.3f} F1={m['f1']:.3f} ARI={m['ari']:.3f}"
         f"  pairs pred/true={m['pred_pairs']}/{m['true_pairs']}  seeds ok={seed_ok}"
         f"  negatives merged={negatives}  {seconds:.2f}s"
     )
+    if harder:
+        print(f"    harder negatives put in a story with another item: {harder}")
     print(f"    per edit (copies joined to their original): {per_edit_recall(items, pred)}")
 
 
@@ -122,7 +125,7 @@ def margins(items, sets, sims, truth) -> None:
     same = sorted(
         (max(x.jaccard / 0.5, x.containment / 0.6), x.jaccard, x.containment, it.kind)
         for it in items
-        if it.kind not in ("original", "negative", "seed")
+        if it.kind not in ("original", "seed") and not it.kind.endswith("negative")
         for x in [compare(sets[it.item_id], sets[it.cluster])]
     )
     print(f"  64x2 candidates of different stories: {len(diff)}; top (containment, jaccard): {[(round(c, 3), round(j, 3)) for c, j in diff[-5:]]}")
@@ -195,7 +198,36 @@ def main() -> int:
         t = time.perf_counter()
         pred = cluster_texts(texts)[0] if method == "ours" else datasketch_clusters(texts)
         report(name, items, pred, time.perf_counter() - t)
+    harder_report(args.shared)
     return 0
+
+
+def harder_report(shared: Path) -> None:
+    """The test split with the harder negatives added (labelled_set.harder_negatives)."""
+    items = build(shared, "test", harder=True)
+    extra = [it for it in items if it.kind in ("mined_negative", "shared_block_negative")]
+    texts_clean = pipeline_texts(items)
+    sets = {it.item_id: shingles(texts_clean[it.item_id]) for it in extra}
+    print(
+        f"with harder negatives: {len(items)} items, {sum(1 for it in extra if it.kind == 'mined_negative')} mined,"
+        f" {sum(1 for it in extra if it.kind == 'shared_block_negative')} shared-block (pairs, pipeline text):"
+    )
+    for kind in ("mined_negative", "shared_block_negative"):
+        group = [it.item_id for it in extra if it.kind == kind]
+        sims = [compare(sets[a], sets[b]) for a, b in zip(group[::2], group[1::2], strict=True)]
+        print(
+            f"  {kind} pairs: containment {sorted(round(s.containment, 2) for s in sims)};"
+            f" jaccard max {max(s.jaccard for s in sims):.2f}"
+        )
+    raw = {it.item_id: it.text for it in items}
+    for name, texts, method in (
+        ("khabar (strip+normalize, dedup)", texts_clean, "ours"),
+        ("datasketch MinHashLSH, raw text", raw, "ds"),
+        ("datasketch MinHashLSH, pipeline text", texts_clean, "ds"),
+    ):
+        t = time.perf_counter()
+        pred = cluster_texts(texts)[0] if method == "ours" else datasketch_clusters(texts)
+        report(name, items, pred, time.perf_counter() - t)
 
 
 if __name__ == "__main__":

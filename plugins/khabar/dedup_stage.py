@@ -1,0 +1,288 @@
+"""The dedup stage against the warehouse, in two parts whose memory does not grow with the run or the
+warehouse.
+
+``prepare`` fingerprints documents of a run: the folded body's hash (``staging.documents.body_hash``), the
+sorted shingle array (``staging.dedup_shingles``) and the LSH band keys (``staging.lsh_bands``). It works
+on any subset of the run and deletes that subset's rows first, so disjoint subsets can be prepared in
+separate transactions or processes, concurrently, and any of them again.
+
+``decide`` makes the decisions for the whole run: exact copies by a join of hashes (with the warehouse,
+then inside the run), near-copy candidates by joins of band keys (run × warehouse, run × run),
+verification of each candidate pair, stories by ``khabar.dedup.assign_stories``, merges and one decision
+row per pair. Pairs are streamed from server-side cursors ordered by the other article, whose shingles
+come once per group; comparisons use sorted int32 arrays; decisions are written in chunks. What stays in
+memory is the same-story edges (what the stories are made from), not the run's or the candidates'
+shingles.
+
+Results are those of the former single-pass stage: the same statuses, stories, merges and decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from khabar.dedup import (
+    DedupSettings,
+    ExistingStory,
+    assign_stories,
+    band_keys,
+    body_hash,
+    compare_sorted,
+    fold_for_dedup,
+    minhash,
+    settings_from_env,
+    shingles,
+)
+from khabar.warehouse import copy_rows, transaction
+
+CHUNK = 2000  # documents (or pairs) per cursor fetch and per COPY
+LIVE = "status in ('active', 'duplicate')"  # the documents dedup decides (quarantined ones are out)
+# Processing order (earliest published first; undated last): the first of a body hash is its original,
+# the first of a new story names it. "C" collation: the order of Python's str comparison.
+ORDER = 'published_at is null, published_at, source_path collate "C", record_index, doc_id collate "C"'
+
+
+def fingerprint(body: str | None) -> tuple[str, np.ndarray, list[int]]:
+    """Hash of the folded body, its sorted unique shingles (int32) and its LSH band keys."""
+    folded = fold_for_dedup(body or "")
+    arr = np.fromiter(shingles("", folded=folded), dtype=np.int32)
+    arr.sort()
+    return body_hash("", folded), arr, band_keys(minhash(arr))
+
+
+def _array_text(arr: np.ndarray) -> str:
+    return "{" + ",".join(map(str, arr.tolist())) + "}"
+
+
+def _subset(doc_ids: Sequence[str] | None, where: str | None) -> tuple[str, tuple]:
+    """A condition on staging.documents (unqualified columns) selecting the subset, and its parameters."""
+    if doc_ids is not None and where is not None:
+        raise ValueError("give doc_ids or where, not both")
+    if doc_ids is not None:
+        return "doc_id = any(%s)", (list(doc_ids),)
+    if where is not None:
+        return "(" + where.replace("%", "%%") + ")", ()  # no parameters: a literal %, as in record_index % 4
+    return "true", ()
+
+
+def prepare(dsn: str, run_id: str, doc_ids: Sequence[str] | None = None, where: str | None = None) -> dict:
+    """Fingerprint the run's documents (all, those in ``doc_ids``, or those matching the SQL condition
+    ``where`` over staging.documents columns, code-supplied only) in one transaction."""
+    with transaction(dsn) as cur:
+        return _prepare(cur, run_id, doc_ids, where)
+
+
+def _prepare(cur, run_id: str, doc_ids: Sequence[str] | None = None, where: str | None = None) -> dict:
+    cond, params = _subset(doc_ids, where)
+    for table in ("staging.lsh_bands", "staging.dedup_shingles"):
+        if doc_ids is None and where is None:  # the whole run: rows of documents no longer staged go too
+            cur.execute(f"delete from {table} where run_id = %s", (run_id,))
+        else:
+            subset = f"select doc_id from staging.documents where run_id = %s and {cond}"
+            cur.execute(f"delete from {table} where run_id = %s and doc_id in ({subset})", (run_id, run_id, *params))
+    cur.execute("create temporary table if not exists dedup_prepared_hashes (doc_id text, body_hash text) on commit drop")
+    cur.execute("truncate dedup_prepared_hashes")
+    n = 0
+    with cur.connection.cursor(name="dedup_prepare") as stream:
+        stream.itersize = CHUNK
+        stream.execute(f"select doc_id, body from staging.documents where run_id = %s and {LIVE} and {cond}", (run_id, *params))
+        while rows := stream.fetchmany(CHUNK):
+            hashes, bands, arrays = [], [], []
+            for doc_id, body in rows:
+                h, arr, keys = fingerprint(body)
+                hashes.append((doc_id, h))
+                arrays.append((run_id, doc_id, _array_text(arr)))
+                bands.extend((run_id, doc_id, band, key) for band, key in enumerate(keys))
+            copy_rows(cur, "dedup_prepared_hashes", ("doc_id", "body_hash"), hashes)
+            copy_rows(cur, "staging.dedup_shingles", ("run_id", "doc_id", "shingles"), arrays)
+            copy_rows(cur, "staging.lsh_bands", ("run_id", "doc_id", "band", "band_key"), bands)
+            n += len(rows)
+    cur.execute(
+        "update staging.documents d set body_hash = h.body_hash from dedup_prepared_hashes h"
+        " where d.run_id = %s and d.doc_id = h.doc_id and d.body_hash is distinct from h.body_hash",
+        (run_id,),
+    )
+    return {"documents": n}
+
+
+def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict:
+    """Every dedup decision of the run, in one transaction, from what ``prepare`` left in staging (a
+    live document lacking its fingerprint, such as one a former decision found to be an exact copy, is
+    prepared here first)."""
+    settings = settings or settings_from_env()
+    with transaction(dsn) as cur:
+        cur.execute("set local work_mem = '64MB'")
+        cur.execute(
+            f"select d.doc_id from staging.documents d where d.run_id = %s and d.{LIVE} and (d.body_hash is null"
+            " or not exists (select 1 from staging.dedup_shingles s where s.run_id = d.run_id and s.doc_id = d.doc_id))",
+            (run_id,),
+        )
+        missing = [r[0] for r in cur.fetchall()]
+        if missing:
+            _prepare(cur, run_id, missing)
+        # Exact: the run's documents in order, each with its original (an earlier day's article holding
+        # the same hash, the smallest id; else the run's first document with it), null for an original.
+        cur.execute(
+            "create temporary table dedup_docs on commit drop as"
+            f" with d as (select doc_id, body_hash, row_number() over (order by {ORDER}) as rank"
+            f"            from staging.documents where run_id = %(run)s and {LIVE}),"
+            " earlier as (select a.body_hash, min(a.article_id) as article_id from reporting.articles a"
+            "             where a.body_hash in (select body_hash from d) and a.run_id <> %(run)s group by a.body_hash)"
+            " select d.doc_id, d.rank, coalesce(e.article_id,"
+            "        nullif(first_value(d.doc_id) over (partition by d.body_hash order by d.rank), d.doc_id)) as original"
+            " from d left join earlier e on e.body_hash = d.body_hash",
+            {"run": run_id},
+        )
+        cur.execute("create unique index on dedup_docs (doc_id)")
+        cur.execute("analyze dedup_docs")
+        # Only originals keep a fingerprint (what load copies into the warehouse): not exact copies, nor
+        # documents quarantined or no longer staged since a subset was prepared. Found on the shingle rows
+        # (one per document; prepare writes both tables together), removed from both by key.
+        cur.execute(
+            "create temporary table dedup_stale on commit drop as select s.doc_id from staging.dedup_shingles s"
+            " where s.run_id = %s and not exists (select 1 from dedup_docs d where d.doc_id = s.doc_id and d.original is null)",
+            (run_id,),
+        )
+        for table in ("staging.lsh_bands", "staging.dedup_shingles"):
+            cur.execute(f"delete from {table} where run_id = %s and doc_id in (select doc_id from dedup_stale)", (run_id,))
+        cur.execute("analyze staging.lsh_bands")
+        cur.execute("delete from staging.dedup_decisions where run_id = %s", (run_id,))
+        cur.execute(
+            "insert into staging.dedup_decisions (run_id, doc_id, other_article_id, jaccard, containment, rule, same_story)"
+            " select %s, doc_id, original, 1.0, 1.0, 'exact_hash', true from dedup_docs where original is not null",
+            (run_id,),
+        )
+        # Candidates inside the run (the later document first) and against other days' articles.
+        cur.execute(
+            "create temporary table dedup_run_pairs on commit drop as"
+            " select p.doc_id, ra.rank as doc_rank, p.other_id, rb.rank as other_rank,"
+            "        row_number() over (partition by p.other_id order by ra.rank) = 1 as first_of_other"
+            " from (select distinct a.doc_id, b.doc_id as other_id from staging.lsh_bands a"
+            "       join staging.lsh_bands b on b.run_id = a.run_id and b.band = a.band and b.band_key = a.band_key"
+            "        and b.doc_id <> a.doc_id where a.run_id = %s) p"
+            " join dedup_docs ra on ra.doc_id = p.doc_id join dedup_docs rb on rb.doc_id = p.other_id"
+            " where ra.rank > rb.rank",
+            (run_id,),
+        )
+        cur.execute(
+            "create temporary table dedup_warehouse_pairs on commit drop as"
+            " select p.doc_id, d.rank as doc_rank, p.article_id,"
+            "        row_number() over (partition by p.article_id order by d.rank) = 1 as first_of_other"
+            " from (select distinct s.doc_id, r.article_id from staging.lsh_bands s"
+            "       join reporting.lsh_bands r on r.band = s.band and r.band_key = s.band_key where s.run_id = %(run)s) p"
+            " join dedup_docs d on d.doc_id = p.doc_id"
+            " join reporting.articles a on a.article_id = p.article_id and a.run_id <> %(run)s",
+            {"run": run_id},
+        )
+        decisions = _DecisionWriter(cur, run_id)
+        doc_edges: list[tuple[str, str]] = []
+        story_edges: list[tuple[str, ExistingStory]] = []
+        rank: dict[str, int] = {}
+        n_run = 0
+        for doc_id, doc_rank, other_id, other_rank, a, b, _ in _pairs(
+            cur,
+            "select p.doc_id, p.doc_rank, p.other_id, p.other_rank, s.shingles,"
+            " case when p.first_of_other then o.shingles end, null"
+            " from dedup_run_pairs p join staging.dedup_shingles s on s.run_id = %(run)s and s.doc_id = p.doc_id"
+            " join staging.dedup_shingles o on o.run_id = %(run)s and o.doc_id = p.other_id"
+            " order by p.other_rank, p.doc_rank",
+            run_id,
+        ):
+            n_run += 1
+            sim = compare_sorted(a, b, settings)
+            decisions.add(doc_id, other_id, sim)
+            if sim.same_story:
+                doc_edges.append((doc_id, other_id))
+                rank[doc_id], rank[other_id] = doc_rank, other_rank
+        n_warehouse = 0
+        for doc_id, doc_rank, article_id, _, a, b, story in _pairs(
+            cur,
+            "select p.doc_id, p.doc_rank, p.article_id, null, s.shingles,"
+            " case when p.first_of_other then o.shingles end,"
+            " case when p.first_of_other and o.shingles is null then a.body end, a.story_id, st.first_published_at"
+            " from dedup_warehouse_pairs p join staging.dedup_shingles s on s.run_id = %(run)s and s.doc_id = p.doc_id"
+            " join reporting.articles a on a.article_id = p.article_id"
+            " left join reporting.dedup_shingles o on o.article_id = p.article_id"
+            " left join reporting.stories st on st.story_id = a.story_id"
+            " order by p.article_id, p.doc_rank",
+            run_id,
+        ):
+            n_warehouse += 1
+            sim = compare_sorted(a, b, settings)
+            decisions.add(doc_id, article_id, sim)
+            if sim.same_story:
+                story_edges.append((doc_id, story))
+                rank[doc_id] = doc_rank
+        decisions.flush()
+        # Stories: documents with no same-story edge are their own story; the others by assign_stories.
+        stories, merges = assign_stories(sorted(rank, key=rank.__getitem__), doc_edges, story_edges)
+        cur.execute("create temporary table dedup_stories (doc_id text primary key, story_id text not null) on commit drop")
+        copy_rows(cur, "dedup_stories", ("doc_id", "story_id"), stories.items())
+        cur.execute(
+            "update staging.documents d"
+            " set status = v.status, duplicate_of = v.original, story_id = v.story_id"
+            " from (select x.doc_id, x.original, case when x.original is null then 'active' else 'duplicate' end as status,"
+            "              case when x.original is null then coalesce(s.story_id, x.doc_id) end as story_id"
+            "       from dedup_docs x left join dedup_stories s on s.doc_id = x.doc_id) v"
+            " where d.run_id = %s and d.doc_id = v.doc_id"
+            "   and (d.status, d.duplicate_of, d.story_id) is distinct from (v.status, v.original, v.story_id)",
+            (run_id,),
+        )
+        cur.execute("delete from staging.story_merges where run_id = %s", (run_id,))
+        copy_rows(
+            cur, "staging.story_merges", ("run_id", "merged_story_id", "into_story_id", "bridge_article_id"),
+            ((run_id, m.merged_story_id, m.into_story_id, m.bridge_doc_id) for m in merges),
+        )
+        cur.execute("select count(*), count(original) from dedup_docs")
+        documents, duplicates = cur.fetchone()
+    originals = documents - duplicates
+    return {
+        "documents": documents,
+        "duplicates": duplicates,
+        "stories": originals - len(stories) + len(set(stories.values())),
+        "candidate_pairs": n_run + n_warehouse,
+        "merges": len(merges),
+    }
+
+
+def _pairs(cur, query: str, run_id: str) -> Iterator[tuple]:
+    """Candidate pairs from a server-side cursor, ordered by the other article: its shingles arrive with
+    the first pair of its group only and are reused for the rest (from a stored array, else from the
+    body of an article loaded before stored shingles existed). Yields (doc, doc rank, other, other rank,
+    doc shingles, other shingles, the other's story or None)."""
+    other_key, other = None, None
+    with cur.connection.cursor(name="dedup_pairs") as stream:
+        stream.itersize = CHUNK
+        stream.execute(query, {"run": run_id})
+        for row in stream:
+            doc_id, doc_rank, other_id, other_rank, doc_sh, other_sh, body = row[:7]
+            if other_id != other_key:
+                other_key = other_id
+                other = (
+                    np.array(other_sh, dtype=np.int32) if other_sh is not None
+                    else np.array(sorted(shingles(body or "")), dtype=np.int32)
+                )
+            story = ExistingStory(row[7], row[8]) if len(row) > 7 else None
+            yield doc_id, doc_rank, other_id, other_rank, np.array(doc_sh, dtype=np.int32), other, story
+
+
+class _DecisionWriter:
+    """Decision rows COPied into staging.dedup_decisions in chunks."""
+
+    def __init__(self, cur, run_id: str) -> None:
+        self.cur, self.run_id, self.rows = cur, run_id, []
+
+    def add(self, doc_id: str, other_id: str, sim) -> None:
+        self.rows.append((self.run_id, doc_id, other_id, repr(sim.jaccard), repr(sim.containment), sim.rule, str(sim.same_story)))
+        if len(self.rows) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            copy_rows(
+                self.cur, "staging.dedup_decisions",
+                ("run_id", "doc_id", "other_article_id", "jaccard", "containment", "rule", "same_story"), self.rows,
+            )
+            self.rows = []
