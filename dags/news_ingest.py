@@ -14,7 +14,8 @@ files directly under `<landing>/` modified during D, then:
 | normalize (hazm + protected spans + half-space restoration), per batch | `normalize_text` [mapped] | `validate_normalize` |
 | date-tag (Jalali datelines, metadata, links; mentions), per batch | `tag_dates` [mapped] | |
 | ... then the calendar rows and date coverage per outlet for the day | `summarize_dates` | `validate_date_tag` |
-| deduplicate (exact hash, MinHash/LSH stories) | `deduplicate` | `validate_dedup` |
+| deduplicate: fingerprints per batch (exact hash, shingles, MinHash/LSH band keys) | `fingerprint_batch` [mapped] | |
+| ... then every decision of the day (exact copies, candidates joined in SQL, stories) | `deduplicate` | `validate_dedup` |
 | load into `reporting.*` in one transaction | `load_warehouse` | `validate_load` |
 
 Batches: `ingest_files` assigns every document of the day to a batch of `batch_size` documents (DAG param
@@ -183,9 +184,13 @@ def news_ingest():
     def validate_date_tag(**context) -> dict:
         return _gate("date_tag", **context)
 
+    @task(map_index_template="batch {{ task.op_kwargs['batch'] }}")
+    def fingerprint_batch(batch: int, **context) -> dict:
+        return _stage("dedup", batch, **context)
+
     @task
     def deduplicate(**context) -> dict:
-        return _stage("dedup", **context)
+        return _finish("dedup", **context)
 
     @task
     def validate_dedup(**context) -> dict:
@@ -213,6 +218,7 @@ def news_ingest():
         >> tag_dates.expand(batch=batches)
         >> summarize_dates()
         >> validate_date_tag()
+        >> fingerprint_batch.expand(batch=batches)
         >> deduplicate()
         >> validate_dedup()
         >> load_warehouse()

@@ -43,7 +43,7 @@ DOC_COLUMNS = (
     "text_loss", "needs_review",
 )
 STAGES = ("ingest", "strip", "normalize", "date_tag", "dedup", "load")
-BATCH_STAGES = ("strip", "normalize", "date_tag")  # per document: mapped over the day's batches
+BATCH_STAGES = ("strip", "normalize", "date_tag", "dedup")  # per document: mapped over the day's batches
 DEFAULT_BATCH_SIZE = 500
 # Airflow's default [core] max_map_length: a bigger day gets bigger batches, never more mapped tasks.
 MAX_BATCHES = 1024
@@ -535,15 +535,25 @@ def _date_coverage(run_id: str, docs: list[tuple]) -> list[tuple]:
     return rows
 
 
-def dedup(dsn: str, run: Run) -> dict:
+def dedup(dsn: str, run: Run, batch: int | None = None) -> dict:
     """Exact copies become duplicates of the first; near-copies join a story, within the run and
     against every article of other days already in the warehouse (band keys joined in SQL, stored
     shingles verified in Python). A document bridging two stories merges them into the older.
-    Two parts (khabar.dedup_stage): ``prepare`` fingerprints the documents (any subset, re-runnable),
-    ``decide`` makes the run's decisions with memory that does not grow with the run or the warehouse."""
+    Two parts (khabar.dedup_stage): ``prepare`` fingerprints the documents (per batch, re-runnable),
+    ``decide`` (the finish, :func:`dedup_decide`) makes the run's decisions with memory that does not
+    grow with the run or the warehouse. Without ``batch``: both, for the whole day."""
     from khabar.dedup_stage import decide, prepare
 
+    if batch is not None:
+        return {"batch": batch} | prepare(dsn, run.run_id, where=f"batch_no = {int(batch)}")
     prepare(dsn, run.run_id)
+    return decide(dsn, run.run_id)
+
+
+def dedup_decide(dsn: str, run: Run) -> dict:
+    """Dedup's day-level finish: every decision of the run from the batches' fingerprints."""
+    from khabar.dedup_stage import decide
+
     return decide(dsn, run.run_id)
 
 
@@ -578,7 +588,7 @@ def load(dsn: str, run: Run) -> dict:
 
 STAGE_FUNCTIONS = {"ingest": ingest, "strip": strip, "normalize": normalize, "date_tag": date_tag, "dedup": dedup, "load": load}
 # The day-level step after a batch stage's mapped tasks (normalize has none: it is per document only).
-FINISH_FUNCTIONS = {"strip": strip_finish, "date_tag": date_tag_finish}
+FINISH_FUNCTIONS = {"strip": strip_finish, "date_tag": date_tag_finish, "dedup": dedup_decide}
 
 
 def run_stage(dsn: str, stage: str, run: Run, batch: int | None = None) -> dict:

@@ -36,9 +36,10 @@ def test_owner_retries_tags_and_docs(dagbag):
 
 # The task chain of news_ingest: each stage's last task (a batch stage's finish) is followed by its gate.
 CHAIN = ("ingest_files", "validate_ingest", "strip_boilerplate", "learn_furniture", "validate_strip", "normalize_text",
-         "validate_normalize", "tag_dates", "summarize_dates", "validate_date_tag", "deduplicate", "validate_dedup",
+         "validate_normalize", "tag_dates", "summarize_dates", "validate_date_tag", "fingerprint_batch", "deduplicate",
+         "validate_dedup",
          "load_warehouse", "validate_load")
-MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates")
+MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates", "fingerprint_batch")
 
 
 def test_every_stage_is_followed_by_its_gate(dagbag):

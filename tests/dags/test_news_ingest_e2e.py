@@ -1,5 +1,5 @@
 """news_ingest end to end under dag.test(), on the seeds, against a real PostgreSQL: batches of two
-documents, so strip, normalize and date-tag each run as three mapped task instances."""
+documents, so strip, normalize, date-tag and dedup's fingerprinting each run as three mapped task instances."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from helpers import SEEDS, needs_shared
 pytestmark = [pytest.mark.dags, pytest.mark.shared, needs_shared(SEEDS)]
 DAY = pendulum.datetime(2022, 1, 25, tz="UTC")  # as `airflow dags test news_ingest 2022-01-25` passes it
 BATCH_SIZE = 2  # 5 seed documents: batches 0, 1, 2
-MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates")
+MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates", "fingerprint_batch")
 FURNITURE = ("پربیننده ترین خبرها", "ارسال نظرات", "انتهای پیام", "مشاهده در مرجع", "پایگاه رهنما:", "العالم - ایران / سیاسی")
 
 

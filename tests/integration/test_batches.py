@@ -200,7 +200,7 @@ def test_another_runs_batch_task_does_not_write_into_the_day(fresh_db, landing, 
     assert query(fresh_db, "select count(*) from staging.documents where run_id = %s and strip_draft is not null",
                  (run_b.run_id,)) == [(0,)]
     with pytest.raises(ValueError, match="does not run in batches"):
-        run_stage(fresh_db, "dedup", run_b, 0)
+        run_stage(fresh_db, "load", run_b, 0)
 
 
 def test_copy_records_and_update_from_rows_keep_any_text_as_written(fresh_db):

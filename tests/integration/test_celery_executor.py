@@ -6,7 +6,7 @@ Everything is private to the test so it can run beside another engineer's Airflo
 AIRFLOW_HOME, a new metadata database ``airflow_celery_<hex>`` (dropped afterwards), Redis database
 ``KHABAR_CELERY_REDIS_DB`` (default 5; only that one is flushed), free ports, and a queue named for the
 test so no other worker can take its tasks. Batches of three documents (``NEWS_BATCH_SIZE``), so strip,
-normalize and date-tag run as several mapped task instances, each on the worker. Skipped when Redis does
+normalize, date-tag and dedup's fingerprinting run as several mapped task instances, each on the worker. Skipped when Redis does
 not answer.
 """
 
@@ -36,7 +36,7 @@ DAY = "2022-01-25"
 LOGICAL_DATE = datetime(2022, 1, 25, tzinfo=TEHRAN).isoformat()
 DEADLINE_S = 600
 BATCH_SIZE = 3  # the day has 7 documents: batches 0, 1, 2
-MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates")
+MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates", "fingerprint_batch")
 
 
 def _redis_answers() -> bool:
