@@ -85,6 +85,9 @@ def test_env_names_match_the_code():
     assert "NEWS_LANDING_DIR" in code, "landing env var used by the code changed"
     assert "AIRFLOW_CONN_" + "news_warehouse".upper() in ENV
     assert "NEWS_LANDING_DIR" in ENV
+    # every pipeline setting the stack sets is one the code reads (a renamed setting would be silently ignored)
+    for name in (k for k in ENV if k.startswith("NEWS_")):
+        assert name in code, f"{name} is set in docker-compose.yaml but read nowhere in dags/ or plugins/khabar/"
 
 
 def test_every_dag_file_is_in_the_mounted_dags_folder():
