@@ -262,13 +262,15 @@ def measure_dedup(dsn: str, n: int, prepare_workers: int) -> None:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(
             "select pg_total_relation_size('reporting.lsh_bands'), pg_total_relation_size('staging.lsh_bands'),"
-            " pg_total_relation_size('reporting.dedup_shingles'), pg_database_size(current_database())"
+            " pg_total_relation_size('reporting.dedup_shingles'), pg_database_size(current_database()),"
+            " (select count(*) from staging.dedup_decisions where same_story and rule <> 'exact_hash')"
         )
-        rb, sb, rs, db = cur.fetchone()
+        rb, sb, rs, db, joined = cur.fetchone()
     conn.close()
     print(
         f"  N={n:>8}  sizes: reporting.lsh_bands {rb / 2**20:.0f} MiB, staging.lsh_bands {sb / 2**20:.0f} MiB,"
-        f" reporting.dedup_shingles {rs / 2**20:.0f} MiB, database {db / 2**30:.1f} GiB",
+        f" reporting.dedup_shingles {rs / 2**20:.0f} MiB, database {db / 2**30:.1f} GiB;"
+        f" near-copy pairs found {joined} (planted {n // 10})",
         flush=True,
     )
 
