@@ -4,8 +4,8 @@ The landing zone is one day's partition built from ``../shared/corpus`` records 
 it): each document is a ``.txt`` scrape (title, dateline, share/print lines, end marker, related-news
 list), a saved ``.html`` page (header, nav, article, aside, footer, scripts) or a record in a ``.json``
 crawler batch (50 records a file). About 5% are near-duplicates of an earlier document (a paragraph
-dropped, one reworded) and 2% exact copies. Past the corpus' ~4,000 records a document's body mixes
-paragraphs of several records, so bodies stay distinct.
+dropped, one reworded) and 2% exact copies. Past the corpus' ~4,000 records a document's paragraphs are
+sentences drawn at random from all records, so bodies and their lines stay distinct.
 
 The landing zone is written file by file (no text held). Each size then runs in a child process (so
 peak RSS is that size's pipeline alone) against a fresh database on
@@ -65,6 +65,7 @@ def corpus_records() -> list[dict]:
 def documents(n: int, records: list[dict], rng: random.Random) -> list[dict]:
     """N documents: corpus records, then paragraph mixes; ~5% near-duplicates, ~2% exact copies."""
     docs: list[dict] = []
+    sentences = [t.strip() + "." for r in records for p in r["paragraphs"] for t in p.split(".") if len(t.split()) >= 4]
     for i in range(n):
         roll = rng.random()
         if docs and roll < 0.02:
@@ -81,9 +82,9 @@ def documents(n: int, records: list[dict], rng: random.Random) -> list[dict]:
         rec = records[i % len(records)]
         if i < len(records):
             paras = list(rec["paragraphs"])
-        else:  # past the corpus: mix paragraphs of three records so each body is new text
-            others = [records[rng.randrange(len(records))] for _ in range(2)]
-            paras = rec["paragraphs"][:2] + [p for o in others for p in o["paragraphs"][:2]]
+        else:  # past the corpus: paragraphs of sentences drawn from several records, so no line recurs
+            # (a whole paragraph seen in 5+ documents of one outlet would be learned as furniture and cut)
+            paras = [" ".join(rng.choice(sentences) for _ in range(3)) for _ in range(4)]
         docs.append({"title": rec["title"], "abstract": rec["abstract"], "paragraphs": paras})
     return docs
 
