@@ -70,13 +70,13 @@ bench-normalize: venv
 .PHONY: bench-dedup
 bench-dedup: venv
 	$(PY) benchmarks/bench_dedup.py --sweep
-	$(PY) benchmarks/bench_dedup_scale.py --sizes 10000 100000
+	$(PY) benchmarks/bench_dedup_scale.py --sizes 10000 100000 --prepare-workers 2
 
-# Pipeline throughput (issue 8's `make bench`): generated landing zones of 1k and 10k documents from ../shared/corpus
+# Pipeline throughput (`make bench`): generated landing zones of 1k, 10k and 100k documents from ../shared/corpus
 # through every stage and gate on 127.0.0.1:5432; per-stage docs/s, time in psycopg2 and gates, peak RSS.
 .PHONY: bench bench-pipeline
 bench-pipeline: venv
-	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 1000 10000
+	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 1000 10000 100000
 
 bench: bench-pipeline
 
