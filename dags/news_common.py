@@ -6,8 +6,13 @@ Airflow puts on ``sys.path``. Light at parse time: the library is imported insid
 
 from __future__ import annotations
 
+import pendulum
 from airflow.sdk import Asset
 
+TEHRAN = "Asia/Tehran"
+# Every news DAG: the same owner, retries and (unused, no catch-up) start in Tehran.
+START_DATE = pendulum.datetime(2000, 1, 1, tz=TEHRAN)
+DEFAULT_ARGS = {"owner": "news-data", "retries": 2, "retry_delay": pendulum.duration(minutes=1)}
 WAREHOUSE_CONN_ID = "news_warehouse"
 # The warehouse as an Airflow asset: news_ingest's last gate publishes it, news_reporting is scheduled on it.
 WAREHOUSE_ASSET = Asset(name="news_warehouse", uri="khabar://news_warehouse/reporting", group="warehouse")

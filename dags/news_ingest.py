@@ -46,13 +46,12 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
-from news_common import WAREHOUSE_ASSET
+from news_common import DEFAULT_ARGS, START_DATE, TEHRAN, WAREHOUSE_ASSET
 from news_common import declare_lineage as _declare_lineage
 from news_common import warehouse_dsn as _warehouse_dsn
 
 LANDING_VARIABLE = "news_landing_dir"
 BATCH_SIZE_VARIABLE = "news_batch_size"
-TEHRAN = "Asia/Tehran"
 
 
 def _run(context, batch_size: int | None = None) -> object:
@@ -127,10 +126,10 @@ def _gate(name: str, **context) -> dict:
 @dag(
     dag_id="news_ingest",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone=TEHRAN),
-    start_date=pendulum.datetime(2000, 1, 1, tz=TEHRAN),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "news-data", "retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args=DEFAULT_ARGS,
     tags=["news", "ingest"],
     params={
         "batch_size": Param(

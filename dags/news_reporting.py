@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag, task
-from news_common import WAREHOUSE_ASSET, declare_lineage, warehouse_dsn
+from news_common import DEFAULT_ARGS, START_DATE, TEHRAN, WAREHOUSE_ASSET, declare_lineage, warehouse_dsn
 
 
 def _loaded_days(context) -> list[str]:
@@ -36,10 +36,10 @@ def _loaded_days(context) -> list[str]:
 @dag(
     dag_id="news_reporting",
     schedule=[WAREHOUSE_ASSET],
-    start_date=pendulum.datetime(2000, 1, 1, tz="Asia/Tehran"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "news-data", "retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args=DEFAULT_ARGS,
     tags=["news", "reporting"],
     doc_md=__doc__,
 )
@@ -62,7 +62,7 @@ def news_reporting():
         dsn = warehouse_dsn()
         declare_lineage(context, "validate_reporting", dsn)
         run_id = reporting_run_id(dsn, _loaded_days(context))
-        day = pendulum.instance(context["dag_run"].run_after).in_timezone("Asia/Tehran").date()
+        day = pendulum.instance(context["dag_run"].run_after).in_timezone(TEHRAN).date()
         try:
             return validate_stage(dsn, "reporting", run_id, day, context["run_id"])
         except GateFailed as exc:  # the views disagree with their tables: a retry would too

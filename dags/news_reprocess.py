@@ -25,9 +25,8 @@ run and an ingest of the same day never interleave (the second fails with `RunLo
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, task
-from news_common import warehouse_dsn
+from news_common import DEFAULT_ARGS, START_DATE, warehouse_dsn
 
 STAGES = ["strip", "normalize", "date_tag", "dedup"]
 
@@ -35,10 +34,10 @@ STAGES = ["strip", "normalize", "date_tag", "dedup"]
 @dag(
     dag_id="news_reprocess",
     schedule=None,
-    start_date=pendulum.datetime(2000, 1, 1, tz="Asia/Tehran"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "news-data", "retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args=DEFAULT_ARGS,
     tags=["news", "reprocess"],
     doc_md=__doc__,
     params={

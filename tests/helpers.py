@@ -47,6 +47,14 @@ def table_checksums(dsn: str, tables: tuple[str, ...] = DATA_TABLES) -> dict[str
     return out
 
 
+def write_landing(root: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` under ``root`` (UTF-8, folders made); returns ``root``."""
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
 def query(dsn: str, sql: str, params=None) -> list[tuple]:
     """The rows of one statement, in a transaction of its own."""
     import psycopg2

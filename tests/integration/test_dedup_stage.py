@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 from test_dedup_stories import FAIR, RAIL, WATER, _article
 
+from helpers import write_landing
 from khabar.dedup_stage import decide, prepare
 from khabar.pipeline import STAGE_FUNCTIONS, STAGES, Run, run_day
 
@@ -35,10 +36,7 @@ def landing(tmp_path_factory):
         "2022-01-21/fair.txt": _article("نمایشگاه کتاب استان گشایش یافت", "جمعه 1 بهمن 1400 - 12:00", FAIR),
         "2022-01-21/fair_copy.txt": _article("گشایش نمایشگاه کتاب", "جمعه 1 بهمن 1400 - 13:00", FAIR[1:]),
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    return root
+    return write_landing(root, files)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from datetime import date
 import psycopg2
 import pytest
 
-from helpers import table_checksums
+from helpers import table_checksums, write_landing
 from khabar.pipeline import Run, run_day
 
 pytestmark = pytest.mark.integration
@@ -52,10 +52,7 @@ def landing(tmp_path_factory):
         "2022-02-02/fair_copy.txt": _article("گشایش نمایشگاه کتاب", "شنبه 13 بهمن 1400 - 11:00", FAIR[1:]),
         "2022-02-01/fair.txt": _article("نمایشگاه کتاب استان گشایش یافت", "جمعه 12 بهمن 1400 - 10:00", FAIR),
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    return root
+    return write_landing(root, files)
 
 
 def query(dsn, sql, params=()):
