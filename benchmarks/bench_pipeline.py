@@ -10,7 +10,7 @@ sentences drawn at random from all records, so bodies and their lines stay disti
 The landing zone is written file by file (no text held). Each size then runs in a child process (so
 peak RSS is that size's pipeline alone) against a fresh database on
 127.0.0.1:5432: ``run_stage`` and ``run_gate`` one by one, timing each, and the time spent inside
-psycopg2 (execute, fetch) during the stages: the database share of a stage's time. ``--airflow``
+psycopg2 (execute, fetch, COPY) during the stages: the database share of a stage's time. ``--airflow``
 also runs ``airflow dags test news_ingest`` on the same landing zone and a fresh database.
 
     PYTHONPATH=plugins python benchmarks/bench_pipeline.py --sizes 1000 10000 [--mix txt|html|json|mixed] [--airflow]
@@ -149,7 +149,8 @@ def write_landing(root: Path, n: int, mix: str, seed: int = 8) -> dict[str, int]
 
 
 class DbClock:
-    """Wall time spent inside psycopg2 calls (execute, executemany, fetch*), by patching its cursor."""
+    """Wall time spent inside psycopg2 calls (execute, executemany, fetch*, COPY), by patching its cursor.
+    (COPY's rows are written to a buffer before the call: building it counts as the stage's own work.)"""
 
     total = 0.0
 
@@ -173,6 +174,7 @@ class DbClock:
             fetchall = timed(psycopg2.extensions.cursor.fetchall)
             fetchone = timed(psycopg2.extensions.cursor.fetchone)
             fetchmany = timed(psycopg2.extensions.cursor.fetchmany)
+            copy_expert = timed(psycopg2.extensions.cursor.copy_expert)
 
         connect = psycopg2.connect
 
