@@ -12,8 +12,8 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 from khabar.warehouse import quote_literal, transaction
