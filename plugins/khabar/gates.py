@@ -428,7 +428,15 @@ def _context(docs: Path | None):
                 "store_backend": files(docs),
                 # the index is rebuilt on every gate from the newest results only: its cost stays flat
                 # as the history grows (older pages stay on disk, unlisted)
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": _index_limit()},
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder", "validation_results_limit": _index_limit(),
+                    "view": {"module_name": "khabar.gx_views", "class_name": "CachedIndexPageView"},
+                },
+                # GX's page views with their compiled templates kept between gates (khabar.gx_views)
+                "site_section_builders": {
+                    section: {"view": {"module_name": "khabar.gx_views", "class_name": "CachedPageView"}}
+                    for section in ("expectations", "validations", "profiling")
+                },
             }
         }
     return gx.get_context(mode="ephemeral", project_config=config)
