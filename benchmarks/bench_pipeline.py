@@ -8,12 +8,14 @@ dropped, one reworded) and 2% exact copies. Past the corpus' ~4,000 records a do
 sentences drawn at random from all records, so bodies and their lines stay distinct.
 
 The landing zone is written file by file (no text held). Each size then runs in a child process (so
-peak RSS is that size's pipeline alone) against a fresh database on
-127.0.0.1:5432: ``run_stage`` and ``run_gate`` one by one, timing each, and the time spent inside
-psycopg2 (execute, fetch, COPY) during the stages: the database share of a stage's time. ``--airflow``
-also runs ``airflow dags test news_ingest`` on the same landing zone and a fresh database.
+peak RSS is that size's pipeline alone) against a fresh database on 127.0.0.1:5432, stage by stage as
+news_ingest runs them (``run_stage`` per batch of ``--batch-size``, ``run_finish``, then ``run_gate``), timing
+each, and the time spent inside psycopg2 (execute, fetch, COPY) during the stages: the database share of a
+stage's time. ``--workers 2`` runs the batches in two processes (two Celery workers' worth of mapped task
+instances); ``--workers 0`` each stage as one whole-day call. ``--airflow`` also runs ``airflow dags test
+news_ingest`` on the same landing zone and a fresh database.
 
-    PYTHONPATH=plugins python benchmarks/bench_pipeline.py --sizes 1000 10000 [--mix txt|html|json|mixed] [--airflow]
+    PYTHONPATH=plugins python benchmarks/bench_pipeline.py --sizes 1000 10000 [--mix txt|html|json|mixed] [--workers 2] [--airflow]
     PYTHONPATH=plugins python benchmarks/bench_pipeline.py --profile strip --sizes 1000   # cProfile of one stage
     PYTHONPATH=plugins python benchmarks/bench_pipeline.py --keep --sizes 10000   # keep the database for EXPLAIN
 """
@@ -198,10 +200,12 @@ def _batch_task(args: tuple) -> tuple[float, float]:
 
 def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: int = 1) -> dict:
     """Child process: every stage and gate on the landing zone the parent wrote, timed; the peak RSS
-    is the pipeline's alone (the zone is generated in the parent). With ``workers`` > 1 the batch stages'
-    batches (``--batch-size``, news_ingest's mapped task instances) run in that many forked processes and
-    each stage's day-level finish in this one: a stage's seconds are then its wall time, its time in the
-    database and its own work are summed over the processes."""
+    is the pipeline's alone (the zone is generated in the parent). The batch stages run as news_ingest
+    runs them: their batches (``--batch-size``, the mapped task instances), then the day-level finish.
+    With ``workers`` 1 the batches run one after another in this process; with more, in that many forked
+    processes (as that many Celery workers would), the finish in this one: a stage's seconds are then its
+    wall time, its time in the database and its own work are summed over the processes. ``workers`` 0:
+    each stage as one whole-day call (``run_stage`` without a batch)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -232,9 +236,13 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: in
                 result = prof.runcall(run_stage, dsn, stage, run)
                 pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
                 pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
-            elif workers > 1 and stage in BATCH_STAGES:
-                pool = pool or ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-                done = list(pool.map(_batch_task, [(dsn, stage, run, b) for b in batches]))
+            elif workers > 0 and stage in BATCH_STAGES:
+                jobs = [(dsn, stage, run, b) for b in batches]
+                if workers > 1:
+                    pool = pool or ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+                    done = list(pool.map(_batch_task, jobs))
+                else:
+                    done = [_batch_task(job) for job in jobs]
                 busy, db_batches = sum(t for t, _ in done), sum(d for _, d in done)
                 f0 = time.perf_counter()
                 result = run_finish(dsn, stage, run) if stage in FINISH_FUNCTIONS else {"batches": len(done)}
@@ -321,7 +329,9 @@ def report(res: dict) -> None:
     gates = sum(r["gate_seconds"] for r in stages)
     wall = sum(r["seconds"] for r in stages) + gates
     workers = res.get("workers", 1)
-    mode = f"{workers} worker processes for {res['batches']} batches" if workers > 1 else "one process, whole day per stage"
+    mode = (f"{res['batches']} batches in {workers} worker processes" if workers > 1
+            else f"{res['batches']} batches one after another in one process" if workers == 1
+            else "one process, each stage as one whole-day call")
     print(f"\n== {n} documents, mix {res['mix']} {res['formats']} (landing written in {res['generate_s']:.1f}s); {mode}")
     print(f"   warehouse: {res['runs_row']}" + (f"; kept database {res['database']}" if res.get("database") else ""))
     print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'own work':>10}{'gate s':>8}")
@@ -354,8 +364,9 @@ def main() -> int:
     ap.add_argument("--airflow", action="store_true", help="also time `airflow dags test` on the same landing zone")
     ap.add_argument("--profile", choices=STAGES, help="cProfile this stage (to stderr)")
     ap.add_argument("--workers", type=int, default=1,
-                    help="run the batch stages' batches in this many processes (as Celery workers run mapped tasks)")
-    ap.add_argument("--batch-size", type=int, default=500, help="documents per batch (NEWS_BATCH_SIZE) with --workers")
+                    help="run the batch stages' batches in this many processes (as Celery workers run mapped tasks);"
+                         " 0: each stage as one whole-day call")
+    ap.add_argument("--batch-size", type=int, default=500, help="documents per batch (NEWS_BATCH_SIZE)")
     ap.add_argument("--keep", action="store_true", help="keep the warehouse database (for EXPLAIN ANALYZE); prints its name")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--landing", type=Path, help=argparse.SUPPRESS)
