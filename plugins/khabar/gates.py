@@ -480,7 +480,13 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
     The result is also rendered to the Data Docs site (``data_docs_dir()``), page
     ``validations/news_<stage>/<run_id>/<time>/warehouse-<stage>_rows.html``."""
     import logging
+    import sys
 
+    # where the worker preloaded it (khabar.worker_preload) this process has it already; else this is
+    # the first gate of the process and pays its import (seconds)
+    logging.getLogger(__name__).info(
+        "Great Expectations %s", "preloaded" if "great_expectations" in sys.modules else "imported by this gate"
+    )
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.core.run_identifier import RunIdentifier
