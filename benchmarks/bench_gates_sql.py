@@ -34,6 +34,7 @@ def main() -> int:
     from sqlalchemy import event
 
     database, stages = sys.argv[1], sys.argv[2:] or list(STAGES)
+    top, width = int(os.environ.get("KHABAR_BENCH_TOP") or 3), int(os.environ.get("KHABAR_BENCH_WIDTH") or 120)
     timings: list[tuple[float, float, str]] = []
 
     def pid_of(conn) -> int:
@@ -66,8 +67,8 @@ def main() -> int:
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         print(f"== {stage}: {wall:.2f}s wall, {cpu:.2f}s CPU in this process; SQL {sum(w for w, _, _ in timings):.2f}s wall,"
               f" {sum(b for _, b, _ in timings):.2f}s backend CPU in {len(timings)} statements")
-        for w, b, statement in sorted(timings, key=lambda x: -x[1])[:3]:
-            print(f"   {w:6.2f}s wall {b:6.2f}s CPU  {' '.join(statement.split())[:120]}")
+        for w, b, statement in sorted(timings, key=lambda x: -x[1])[:top]:
+            print(f"   {w:6.2f}s wall {b:6.2f}s CPU  {' '.join(statement.split())[:width]}")
     return 0
 
 

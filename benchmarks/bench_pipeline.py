@@ -8,12 +8,14 @@ dropped, one reworded) and 2% exact copies. Past the corpus' ~4,000 records a do
 sentences drawn at random from all records, so bodies and their lines stay distinct.
 
 The landing zone is written file by file (no text held). Each size then runs in a child process (so
-peak RSS is that size's pipeline alone) against a fresh database on
-127.0.0.1:5432: ``run_stage`` and ``run_gate`` one by one, timing each, and the time spent inside
-psycopg2 (execute, fetch, COPY) during the stages: the database share of a stage's time. ``--airflow``
-also runs ``airflow dags test news_ingest`` on the same landing zone and a fresh database.
+peak RSS is that size's pipeline alone) against a fresh database on 127.0.0.1:5432, stage by stage as
+news_ingest runs them (``run_stage`` per batch of ``--batch-size``, ``run_finish``, then ``run_gate``), timing
+each, and the time spent inside psycopg2 (execute, fetch, COPY) during the stages: the database share of a
+stage's time. ``--workers 2`` runs the batches in two processes (two Celery workers' worth of mapped task
+instances); ``--workers 0`` each stage as one whole-day call. ``--airflow`` also runs ``airflow dags test
+news_ingest`` on the same landing zone and a fresh database.
 
-    PYTHONPATH=plugins python benchmarks/bench_pipeline.py --sizes 1000 10000 [--mix txt|html|json|mixed] [--airflow]
+    PYTHONPATH=plugins python benchmarks/bench_pipeline.py --sizes 1000 10000 [--mix txt|html|json|mixed] [--workers 2] [--airflow]
     PYTHONPATH=plugins python benchmarks/bench_pipeline.py --profile strip --sizes 1000   # cProfile of one stage
     PYTHONPATH=plugins python benchmarks/bench_pipeline.py --keep --sizes 10000   # keep the database for EXPLAIN
 """
@@ -185,12 +187,31 @@ class DbClock:
         psycopg2.connect = connect_timed
 
 
-def one_size(n: int, landing: Path, profile: str | None, keep: bool) -> dict:
+def _batch_task(args: tuple) -> tuple[float, float]:
+    """One batch of a stage in a worker process (as a Celery worker runs a mapped task instance): its wall
+    time and the part inside psycopg2."""
+    from khabar.pipeline import run_stage
+
+    dsn, stage, run, batch = args
+    db0, t0 = DbClock.total, time.perf_counter()
+    run_stage(dsn, stage, run, batch)
+    return time.perf_counter() - t0, DbClock.total - db0
+
+
+def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: int = 1) -> dict:
     """Child process: every stage and gate on the landing zone the parent wrote, timed; the peak RSS
-    is the pipeline's alone (the zone is generated in the parent)."""
+    is the pipeline's alone (the zone is generated in the parent). The batch stages run as news_ingest
+    runs them: their batches (``--batch-size``, the mapped task instances), then the day-level finish.
+    With ``workers`` 1 the batches run one after another in this process; with more, in that many forked
+    processes (as that many Celery workers would), the finish in this one: a stage's seconds are then its
+    wall time, its time in the database and its own work are summed over the processes. ``workers`` 0:
+    each stage as one whole-day call (``run_stage`` without a batch)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     import psycopg2
 
-    from khabar.pipeline import Run, run_gate, run_stage
+    from khabar.pipeline import BATCH_STAGES, FINISH_FUNCTIONS, Run, run_finish, run_gate, run_stage
 
     tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_"))
     name = f"khabar_bench_{uuid.uuid4().hex[:8]}"
@@ -198,12 +219,15 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool) -> dict:
     admin.autocommit = True
     admin.cursor().execute(f'create database "{name}"')
     dsn = with_db(SERVER, name)
+    pool = None
     try:
         DbClock.install()
-        run = Run(DAY, landing, quarantine_dir=tmp / "quarantine")
+        run = Run(DAY, landing, quarantine_dir=tmp / "quarantine", airflow_run_id="bench")
         rows = []
+        batches: list[int] = []
         for stage in STAGES:
             db0, t0 = DbClock.total, time.perf_counter()
+            busy = db_batches = 0.0
             if profile == stage:
                 import cProfile
                 import pstats
@@ -212,21 +236,38 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool) -> dict:
                 result = prof.runcall(run_stage, dsn, stage, run)
                 pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
                 pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+            elif workers > 0 and stage in BATCH_STAGES:
+                jobs = [(dsn, stage, run, b) for b in batches]
+                if workers > 1:
+                    pool = pool or ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+                    done = list(pool.map(_batch_task, jobs))
+                else:
+                    done = [_batch_task(job) for job in jobs]
+                busy, db_batches = sum(t for t, _ in done), sum(d for _, d in done)
+                f0 = time.perf_counter()
+                result = run_finish(dsn, stage, run) if stage in FINISH_FUNCTIONS else {"batches": len(done)}
+                busy += time.perf_counter() - f0
             else:
                 result = run_stage(dsn, stage, run)
-            stage_s, stage_db = time.perf_counter() - t0, DbClock.total - db0
+            stage_s, stage_db = time.perf_counter() - t0, DbClock.total - db0 + db_batches
+            if stage == "ingest":
+                batches = result["batches"]
             t1 = time.perf_counter()
             run_gate(dsn, stage, run)
             gate_s = time.perf_counter() - t1
             rows.append({"stage": stage, "seconds": stage_s, "db_seconds": stage_db, "gate_seconds": gate_s,
+                         "busy_seconds": busy or stage_s,
                          "result": {k: v for k, v in result.items() if isinstance(v, int)}})
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
             cur.execute("select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs")
             seen, articles, dups, quarantined = cur.fetchone()
-        return {"n": n, "stages": rows, "database": name if keep else None,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        return {"n": n, "stages": rows, "database": name if keep else None, "workers": workers, "batches": len(batches),
+                "peak_rss_mb": peak / 1024,
                 "runs_row": {"seen": seen, "articles": articles, "duplicates": dups, "quarantined": quarantined}}
     finally:
+        if pool:
+            pool.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
         if not keep:
             admin.cursor().execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
@@ -282,19 +323,25 @@ def airflow_run(landing: Path) -> dict:
 
 def report(res: dict) -> None:
     n, stages = res["n"], res["stages"]
-    work = sum(r["seconds"] - r["db_seconds"] for r in stages)
+    # work: what the processes spent (summed over workers); wall: the stages' and gates' elapsed time
+    own = sum(r["busy_seconds"] - r["db_seconds"] for r in stages)
     db = sum(r["db_seconds"] for r in stages)
     gates = sum(r["gate_seconds"] for r in stages)
-    total = work + db + gates
-    print(f"\n== {n} documents, mix {res['mix']} {res['formats']} (landing written in {res['generate_s']:.1f}s)")
+    wall = sum(r["seconds"] for r in stages) + gates
+    workers = res.get("workers", 1)
+    mode = (f"{res['batches']} batches in {workers} worker processes" if workers > 1
+            else f"{res['batches']} batches one after another in one process" if workers == 1
+            else "one process, each stage as one whole-day call")
+    print(f"\n== {n} documents, mix {res['mix']} {res['formats']} (landing written in {res['generate_s']:.1f}s); {mode}")
     print(f"   warehouse: {res['runs_row']}" + (f"; kept database {res['database']}" if res.get("database") else ""))
     print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'own work':>10}{'gate s':>8}")
     for r in stages:
-        own = r["seconds"] - r["db_seconds"]
-        print(f"   {r['stage']:<10}{r['seconds']:>9.2f}{n / r['seconds']:>9.0f}{r['db_seconds']:>8.2f}{own:>10.2f}"
-              f"{r['gate_seconds']:>8.2f}")
-    print(f"   end to end {total:.1f}s = {n / total:.0f} docs/s; stages' own work {work:.1f}s, in psycopg2 {db:.1f}s,"
-          f" gates {gates:.1f}s; outside the stages' own work {(db + gates) / total:.0%}; peak RSS {res['peak_rss_mb']:.0f} MB")
+        print(f"   {r['stage']:<10}{r['seconds']:>9.2f}{n / r['seconds']:>9.0f}{r['db_seconds']:>8.2f}"
+              f"{r['busy_seconds'] - r['db_seconds']:>10.2f}{r['gate_seconds']:>8.2f}")
+    print(f"   end to end {wall:.1f}s = {n / wall:.0f} docs/s; stages' own work {own:.1f}s, in psycopg2 {db:.1f}s,"
+          f" gates {gates:.1f}s; outside the stages' own work {(db + gates) / (own + db + gates):.0%}"
+          f"{' of the processes’ time' if workers > 1 else ''}; peak RSS {res['peak_rss_mb']:.0f} MB")
+    total = wall
     if "airflow" in res:
         af = res["airflow"]
         tasks = af["tasks"]
@@ -316,6 +363,10 @@ def main() -> int:
     ap.add_argument("--mix", choices=["txt", "html", "json", "mixed"], default="mixed")
     ap.add_argument("--airflow", action="store_true", help="also time `airflow dags test` on the same landing zone")
     ap.add_argument("--profile", choices=STAGES, help="cProfile this stage (to stderr)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="run the batch stages' batches in this many processes (as Celery workers run mapped tasks);"
+                         " 0: each stage as one whole-day call")
+    ap.add_argument("--batch-size", type=int, default=500, help="documents per batch (NEWS_BATCH_SIZE)")
     ap.add_argument("--keep", action="store_true", help="keep the warehouse database (for EXPLAIN ANALYZE); prints its name")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--landing", type=Path, help=argparse.SUPPRESS)
@@ -324,7 +375,8 @@ def main() -> int:
         print(f"{SHARED / 'corpus'} is absent (KHABAR_SHARED_DIR points at ../shared)", file=sys.stderr)
         return 2
     if args.one:
-        print(json.dumps(one_size(args.one, args.landing, args.profile, args.keep)))
+        os.environ["NEWS_BATCH_SIZE"] = str(args.batch_size)
+        print(json.dumps(one_size(args.one, args.landing, args.profile, args.keep, args.workers)))
         return 0
     print(f"{datetime.now():%Y-%m-%d %H:%M} bench_pipeline, {os.cpu_count()} CPUs, server {SERVER.rsplit('@', 1)[-1]},"
           f" load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -337,6 +389,7 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--one", str(n), "--landing", str(tmp / "landing")]
             cmd += ["--profile", args.profile] if args.profile else []
             cmd += ["--keep"] if args.keep else []
+            cmd += ["--workers", str(args.workers), "--batch-size", str(args.batch_size)]
             out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
             res = json.loads(out.stdout.strip().splitlines()[-1])
             res.update(mix=args.mix, formats=formats, generate_s=generate_s)

@@ -13,18 +13,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 from khabar.warehouse import quote_literal, transaction
 
-# Folds the body as the lexicon does (Arabic letters, ZWNJ and spaces), line by line (newlines
-# kept, each line trimmed), before looking for furniture. The translated body is computed once (a
-# lateral subquery, kept apart by "offset 0"); runs of spaces and tabs are collapsed only in a body that
-# has one (the regex is the costliest step and most bodies have none: the same result).
-_STRIP_TRANSLATED = "lateral (select translate(stripped_text, 'يكىة\u200cـ\u200f\u200e', 'یکیه ') as t offset 0) folded"
-_STRIP_FOLDED = (
-    "regexp_replace(case when strpos(folded.t, '  ') > 0 or strpos(folded.t, E'\\t') > 0"
-    " then regexp_replace(folded.t, '[ \\t]+', ' ', 'g') else folded.t end, ' ?\\n ?', E'\\n', 'g')"
+# The body's lines folded as the lexicon folds a line (khabar.strip.fold_line: Arabic letters, ZWNJ as a
+# space, runs of spaces and tabs as one, trimmed): split first, then each line translated once (a lateral
+# subquery, kept apart by "offset 0"); the costly regex runs only on a line that has a run to collapse.
+_STRIP_LINES = (
+    "lateral string_to_table(stripped_text, E'\\n') as raw,"
+    " lateral (select translate(raw, 'يكىة\u200cـ\u200f\u200e', 'یکیه ') as t offset 0) translated,"
+    " lateral (select btrim(case when strpos(translated.t, '  ') > 0 or strpos(translated.t, E'\\t') > 0"
+    " then regexp_replace(translated.t, '[ \\t]+', ' ', 'g') else translated.t end, ' ') as l offset 0) folded"
 )
 
 
@@ -79,9 +80,8 @@ def _strip(gxe, day: date) -> GateSpec:
         quoted = [quote_literal(p).replace("{", "{{").replace("}", "}}") for p in gate_patterns(kinds)]
         return f"array[{', '.join(quoted)}]"
 
-    lines = f"regexp_split_to_table({_STRIP_FOLDED}, E'\\n')"
     # words = spaces + 1: a folded line has no run of spaces (= the number of pieces split on ' +')
-    short = f"length(btrim(l)) - length(replace(btrim(l), ' ', '')) + 1 <= {FURNITURE_LINE_MAX_WORDS}"
+    short = f"length(l) - length(replace(l, ' ', '')) + 1 <= {FURNITURE_LINE_MAX_WORDS}"
     return GateSpec(
         _active("doc_id, source_path, stripped_text, title, text_loss, needs_review"),
         [
@@ -95,7 +95,7 @@ def _strip(gxe, day: date) -> GateSpec:
             gxe.UnexpectedRowsExpectation(
                 description="no body line matches a lexicon entry (include/furniture.tsv)",
                 unexpected_rows_query=(
-                    f"select doc_id, source_path, l from {{batch}}, {_STRIP_TRANSLATED}, lateral {lines} as l"
+                    f"select doc_id, source_path, l from {{batch}}, {_STRIP_LINES}"
                     f" where l ~ any({array(('end',))}) or ({short} and l ~ any({array(('block', 'line'))}))"
                 ),
             ),
@@ -378,7 +378,8 @@ def _compact(result) -> list[dict]:
                 "success": bool(r.success),
                 "unexpected_count": res.get("unexpected_count"),
                 "observed": observed if isinstance(observed, (int, float, str, type(None))) else str(observed)[:500],
-                "sample": [str(v)[:200] for v in (res.get("partial_unexpected_list") or [])[:5]],
+                "sample": [str(v)[:200] for v in (res.get("partial_unexpected_list") or [])[:SAMPLE_ROWS]]
+                or [json.dumps(row, ensure_ascii=False)[:200] for row in (res.get("details") or {}).get("unexpected_rows") or []],
                 "exception": _exception(r) if not r.success else None,
             }
         )
@@ -427,10 +428,51 @@ def _context(docs: Path | None):
                 "store_backend": files(docs),
                 # the index is rebuilt on every gate from the newest results only: its cost stays flat
                 # as the history grows (older pages stay on disk, unlisted)
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": _index_limit()},
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder", "validation_results_limit": _index_limit(),
+                    "view": {"module_name": "khabar.gx_views", "class_name": "CachedIndexPageView"},
+                },
+                # GX's page views with their compiled templates kept between gates (khabar.gx_views)
+                "site_section_builders": {
+                    section: {"view": {"module_name": "khabar.gx_views", "class_name": "CachedPageView"}}
+                    for section in ("expectations", "validations", "profiling")
+                },
             }
         }
     return gx.get_context(mode="ephemeral", project_config=config)
+
+
+UNEXPECTED_TOTAL = "unexpected_total"
+SAMPLE_ROWS = 5
+
+
+@cache
+def _one_scan_class():
+    """``UnexpectedRowsExpectation`` as GX runs it scans its query twice (the rows, then ``count(*)``):
+    the costliest checks (every body line against the lexicon) would run twice. This subclass reads
+    only the rows, from the query wrapped in ``count(*) over ()``, so one scan gives the first rows and
+    the exact number of them; a result keeps the count and a few sample rows for the operator."""
+    import great_expectations.expectations as gxe
+
+    class KhabarUnexpectedRows(gxe.UnexpectedRowsExpectation):
+        metric_dependencies = ("unexpected_rows_query.table",)
+
+        def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None) -> dict:
+            rows = metrics["unexpected_rows_query.table"]
+            total = int(rows[0][UNEXPECTED_TOTAL]) if rows else 0
+            sample = [{k: str(v)[:200] for k, v in row.items() if k != UNEXPECTED_TOTAL} for row in rows[:SAMPLE_ROWS]]
+            return {"success": total == 0, "result": {"observed_value": total, "details": {"unexpected_rows": sample}}}
+
+    return KhabarUnexpectedRows
+
+
+def _one_scan(expectation, run_id: str):
+    """The one-scan form of an ``UnexpectedRowsExpectation`` (run id bound as a literal)."""
+    query = expectation.unexpected_rows_query.replace("%(run_id)s", quote_literal(run_id))
+    return _one_scan_class()(
+        description=expectation.description,
+        unexpected_rows_query=f"select count(*) over () as {UNEXPECTED_TOTAL}, unexpected.* from ({query}) unexpected",
+    )
 
 
 def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id: str | None = None) -> dict:
@@ -438,7 +480,13 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
     The result is also rendered to the Data Docs site (``data_docs_dir()``), page
     ``validations/news_<stage>/<run_id>/<time>/warehouse-<stage>_rows.html``."""
     import logging
+    import sys
 
+    # where the worker preloaded it (khabar.worker_preload) this process has it already; else this is
+    # the first gate of the process and pays its import (seconds)
+    logging.getLogger(__name__).info(
+        "Great Expectations %s", "preloaded" if "great_expectations" in sys.modules else "imported by this gate"
+    )
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.core.run_identifier import RunIdentifier
@@ -455,7 +503,7 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
         suite = gx.ExpectationSuite(name=f"news_{stage}")
         for expectation in spec.expectations:
             if isinstance(expectation, gxe.UnexpectedRowsExpectation):
-                expectation.unexpected_rows_query = expectation.unexpected_rows_query.replace("%(run_id)s", quote_literal(run_id))
+                expectation = _one_scan(expectation, run_id)
             suite.add_expectation(expectation)
         suite = context.suites.add(suite)
         definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"news_{stage}", data=batch_definition, suite=suite))

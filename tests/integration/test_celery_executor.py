@@ -95,6 +95,8 @@ def celery_stack(pg_server, fresh_db, tmp_path_factory, request):
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="3600",
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="3600",
         NEWS_BATCH_SIZE=str(BATCH_SIZE),
+        # as in docker-compose.yaml: the worker preloads Great Expectations and the stages' code
+        AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="khabar.celery_config.CELERY_CONFIG",
     )
     services = Services(home, env)
     try:
@@ -152,7 +154,7 @@ def celery_run(celery_stack):
         " where dag_id = 'news_ingest' and run_id = %s order by task_id, map_index",
         (run_id,),
     )
-    return {"state": state, "tis": tis, "services": services, "queue": queue, "warehouse": warehouse}
+    return {"state": state, "tis": tis, "services": services, "queue": queue, "warehouse": warehouse, "home": env["AIRFLOW_HOME"]}
 
 
 def test_the_run_succeeds_on_the_celery_worker(celery_run):
@@ -213,3 +215,21 @@ def test_the_warehouse_is_complete(celery_run):
     (documents,) = _query(dsn, "select documents from staging.ingests where run_id = %s", (DAY,))[0]
     assert [b for b, _ in per_batch] == list(range(len(per_batch)))
     assert [n for _, n in per_batch][:-1] == [BATCH_SIZE] * (len(per_batch) - 1) and sum(n for _, n in per_batch) == documents
+
+
+def test_the_worker_preloads_great_expectations_for_the_gate_tasks(celery_run):
+    """khabar.celery_config makes the worker import khabar.worker_preload at its start; every gate task, a
+    process the worker forks, then finds Great Expectations loaded instead of importing it (seconds each)."""
+    from pathlib import Path
+
+    assert "khabar.worker_preload: Great Expectations, the normalizer and the stages' code loaded in" in (
+        celery_run["services"].log("celery-worker")
+    )
+    gates = [ti[0] for ti in celery_run["tis"] if ti[0].startswith("validate_")]
+    assert len(gates) == 6
+    logs = {
+        task: "\n".join(p.read_text(errors="replace") for p in Path(celery_run["home"]).glob(f"logs/**/task_id={task}/**/*.log"))
+        for task in gates
+    }
+    assert all("Great Expectations preloaded" in text for text in logs.values()), {t: text[-2000:] for t, text in logs.items()}
+    assert not any("Great Expectations imported by this gate" in text for text in logs.values())

@@ -77,3 +77,31 @@ def test_off_writes_nothing(ingested, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert validate_stage(ingested, "ingest", DAY.isoformat(), DAY)["success"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_templates_are_compiled_once_and_kept_in_the_cache(ingested, tmp_path, monkeypatch):
+    """The Data Docs views keep GX's compiled Jinja templates in NEWS_CACHE_DIR/jinja: a later gate (or
+    process) renders its pages without compiling any template."""
+    import jinja2
+
+    monkeypatch.setenv("NEWS_DATA_DOCS_DIR", str(tmp_path / "docs"))
+    monkeypatch.setenv("NEWS_CACHE_DIR", str(tmp_path / "cache"))
+    assert validate_stage(ingested, "ingest", DAY.isoformat(), DAY)["success"]
+    assert len(list((tmp_path / "cache" / "jinja").iterdir())) > 10
+
+    compiled = []
+    original = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile", lambda self, *a, **k: compiled.append(1) or original(self, *a, **k))
+    assert validate_stage(ingested, "ingest", DAY.isoformat(), DAY)["success"]
+    assert compiled == []
+    second = pages(tmp_path / "docs", "ingest")[-1].read_text(encoding="utf-8")
+    assert "every discovered file became documents or a quarantine row" in second
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_a_gate(ingested, tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("NEWS_DATA_DOCS_DIR", str(tmp_path / "docs"))
+    monkeypatch.setenv("NEWS_CACHE_DIR", str(tmp_path / "cache"))
+    assert validate_stage(ingested, "ingest", DAY.isoformat(), DAY)["success"]
+    (page,) = pages(tmp_path / "docs", "ingest")
+    assert "source_path" in page.read_text(encoding="utf-8")

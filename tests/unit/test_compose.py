@@ -49,6 +49,17 @@ def test_celery_executor_with_redis_broker():
     assert ENV["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
 
 
+def test_workers_preload_the_project_s_heavy_imports():
+    import importlib
+
+    path = ENV["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+    module, _, name = path.rpartition(".")
+    assert (ROOT / "plugins" / Path(*module.split("."))).with_suffix(".py").is_file()
+    config = getattr(importlib.import_module(module), name)
+    assert "khabar.worker_preload" in config["imports"]
+    assert config["broker_url"]  # Airflow's default Celery configuration underneath
+
+
 def test_metadata_db_is_postgres_not_warehouse():
     for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"):
         assert urlsplit(ENV[key]).hostname == "postgres", key

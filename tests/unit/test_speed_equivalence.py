@@ -8,6 +8,7 @@ compared with the fast one on generated text over the characters the rules look 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 from hypothesis import example, given, settings
@@ -148,3 +149,14 @@ def test_find_dates_hints_only_skip_patterns_that_cannot_match(text, with_refere
     finally:
         dates._patterns = original
     assert fast == slow
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text() | st.text(alphabet=st.sampled_from(["\x00", "\x07", "\x85", "\n", "\r", "\t", "\f", "\ud800", "\ue000",
+                                                     "\U000f0000", "\u0378", "\ufffe", "ب", "a", " "]), max_size=80))
+def test_control_share_counts_what_a_per_character_loop_counts(text):
+    from khabar.ingest import _control_share, _sample
+
+    sampled = _sample(text)
+    bad = sum(1 for ch in sampled if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch not in "\n\r\t\f")
+    assert _control_share(text) == bad / max(len(sampled), 1)

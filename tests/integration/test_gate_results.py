@@ -1,0 +1,115 @@
+"""What a failed gate tells the operator (reporting.gate_results): the exact number of offending rows, a
+few of them, from one scan of each row check; and the strip gate folds body lines as the lexicon does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+
+import psycopg2
+import pytest
+
+from khabar import gates
+from khabar.gates import GateFailed, GateSpec, validate_stage
+from khabar.paths import SAMPLE_LANDING_DIR
+from khabar.pipeline import STAGE_FUNCTIONS, Run
+from khabar.warehouse import apply_migrations
+
+pytestmark = pytest.mark.integration
+DAY = date(2022, 1, 25)
+RUN_ID = DAY.isoformat()
+
+
+@pytest.fixture(scope="module")
+def normalized(fresh_db, tmp_path_factory):
+    """The sample day ingested, stripped and normalized."""
+    landing = tmp_path_factory.mktemp("landing")
+    shutil.copytree(SAMPLE_LANDING_DIR / RUN_ID, landing / RUN_ID)
+    apply_migrations(fresh_db)
+    run = Run(DAY, landing)
+    for stage in ("ingest", "strip", "normalize"):
+        STAGE_FUNCTIONS[stage](fresh_db, run)
+    return fresh_db
+
+
+def execute(dsn: str, sql: str, params=()) -> list[tuple]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+def last_result(dsn: str, stage: str, description: str) -> dict:
+    (details,) = execute(
+        dsn, "select details from reporting.gate_results where stage = %s order by gate_result_id desc limit 1", (stage,)
+    )[0]
+    (result,) = [r for r in details if r["description"] == description]
+    return result
+
+
+def test_a_failed_row_check_counts_every_row_and_shows_a_few(normalized):
+    active = execute(normalized, "select doc_id from staging.documents where run_id = %s and status = 'active'", (RUN_ID,))
+    assert len(active) > gates.SAMPLE_ROWS
+    execute(normalized, "update staging.documents set body = body || ' ـx' where run_id = %s and status = 'active'", (RUN_ID,))
+    try:
+        with pytest.raises(GateFailed, match="control characters or U\\+FFFD"):
+            validate_stage(normalized, "normalize", RUN_ID, DAY)
+    finally:
+        execute(
+            normalized,
+            "update staging.documents set body = left(body, length(body) - 3) where run_id = %s and body like '%% ـx'",
+            (RUN_ID,),
+        )
+    result = last_result(normalized, "normalize", "no Arabic-only letters, tatweel, control characters or U+FFFD in bodies")
+    assert result["success"] is False and result["observed"] == len(active)
+    assert len(result["sample"]) == gates.SAMPLE_ROWS
+    ids = {doc_id for (doc_id,) in active}
+    assert all(json.loads(s)["doc_id"] in ids for s in result["sample"])
+    assert validate_stage(normalized, "normalize", RUN_ID, DAY)["success"]
+
+
+def test_the_count_is_exact_beyond_the_rows_fetched(normalized, monkeypatch):
+    """GX fetches at most 200 rows of a check; the count is still every row."""
+    import great_expectations.expectations as gxe
+
+    def suite(gxe_module, day):
+        return GateSpec(
+            "select doc_id from staging.documents where run_id = %(run_id)s",
+            [gxe.UnexpectedRowsExpectation(
+                description="a check that 1,234 rows fail",
+                unexpected_rows_query="select g from generate_series(1, 1234) g where exists (select 1 from {batch})",
+            )],
+        )
+
+    monkeypatch.setitem(gates.SUITES, "strip", suite)
+    with pytest.raises(GateFailed, match="1,234 rows"):
+        validate_stage(normalized, "strip", RUN_ID, DAY)
+    result = last_result(normalized, "strip", "a check that 1,234 rows fail")
+    assert result["observed"] == 1234 and [json.loads(s) for s in result["sample"]] == [{"g": str(i)} for i in range(1, 6)]
+
+
+def test_the_strip_gate_folds_the_last_line_like_the_lexicon(normalized):
+    """A furniture line anchored at its end («کد خبر 12345», then spaces) is found on a body's last line too:
+    the gate trims every line as khabar.strip.fold_line does."""
+    assert validate_stage(normalized, "strip", RUN_ID, DAY)["success"]
+    (doc_id,) = execute(
+        normalized, "select min(doc_id) from staging.documents where run_id = %s and status = 'active'", (RUN_ID,)
+    )[0]
+    execute(
+        normalized,
+        "update staging.documents set stripped_text = stripped_text || E'\\nكد\u200cخبر  12345  ' where run_id = %s and doc_id = %s",
+        (RUN_ID, doc_id),
+    )
+    try:
+        with pytest.raises(GateFailed, match="no body line matches a lexicon entry"):
+            validate_stage(normalized, "strip", RUN_ID, DAY)
+    finally:
+        execute(
+            normalized,
+            "update staging.documents set stripped_text = left(stripped_text, length(stripped_text) - 16)"
+            " where run_id = %s and doc_id = %s",
+            (RUN_ID, doc_id),
+        )
+    result = last_result(normalized, "strip", "no body line matches a lexicon entry (include/furniture.tsv)")
+    assert result["observed"] == 1 and json.loads(result["sample"][0])["l"] == "کد خبر 12345"
+    assert validate_stage(normalized, "strip", RUN_ID, DAY)["success"]
