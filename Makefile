@@ -100,3 +100,13 @@ screenshot-grid: venv
 .PHONY: bench-data-docs
 bench-data-docs: venv
 	PYTHONPATH=plugins $(PY) benchmarks/bench_data_docs.py
+
+# The throughput goals (plain text, HTML) at 10k documents: batches one after another in one process, then
+# in two worker processes (as two Celery workers run news_ingest's mapped batch tasks).
+.PHONY: bench-goals
+bench-goals: venv
+	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 10000 --mix txt
+	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 10000 --mix txt --workers 2
+	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 10000 --mix html
+	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 10000 --mix html --workers 2
+	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 10000 --workers 2
