@@ -198,14 +198,16 @@ def _batch_task(args: tuple) -> tuple[float, float]:
     return time.perf_counter() - t0, DbClock.total - db0
 
 
-def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: int = 1) -> dict:
+def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: int = 1, preload: bool = True) -> dict:
     """Child process: every stage and gate on the landing zone the parent wrote, timed; the peak RSS
     is the pipeline's alone (the zone is generated in the parent). The batch stages run as news_ingest
     runs them: their batches (``--batch-size``, the mapped task instances), then the day-level finish.
     With ``workers`` 1 the batches run one after another in this process; with more, in that many forked
     processes (as that many Celery workers would), the finish in this one: a stage's seconds are then its
     wall time, its time in the database and its own work are summed over the processes. ``workers`` 0:
-    each stage as one whole-day call (``run_stage`` without a batch)."""
+    each stage as one whole-day call (``run_stage`` without a batch). With ``preload`` the process first
+    imports ``khabar.worker_preload`` (Great Expectations, the normalizer's tables), untimed, as each Celery
+    worker does once at its start; without it the first gate pays GX's import and normalize the tables' load."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -222,6 +224,12 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: in
     pool = None
     try:
         DbClock.install()
+        preload_s = None
+        if preload:  # what a Celery worker imports once at its start (khabar.celery_config): not timed with the run
+            t0 = time.perf_counter()
+            import khabar.worker_preload  # noqa: F401
+
+            preload_s = time.perf_counter() - t0
         run = Run(DAY, landing, quarantine_dir=tmp / "quarantine", airflow_run_id="bench")
         rows = []
         batches: list[int] = []
@@ -263,6 +271,7 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: in
             seen, articles, dups, quarantined = cur.fetchone()
         peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
         return {"n": n, "stages": rows, "database": name if keep else None, "workers": workers, "batches": len(batches),
+                "preload_s": preload_s,
                 "peak_rss_mb": peak / 1024,
                 "runs_row": {"seen": seen, "articles": articles, "duplicates": dups, "quarantined": quarantined}}
     finally:
@@ -334,6 +343,8 @@ def report(res: dict) -> None:
             else "one process, each stage as one whole-day call")
     print(f"\n== {n} documents, mix {res['mix']} {res['formats']} (landing written in {res['generate_s']:.1f}s); {mode}")
     print(f"   warehouse: {res['runs_row']}" + (f"; kept database {res['database']}" if res.get("database") else ""))
+    print(f"   worker start-up (khabar.worker_preload, not timed below): {res['preload_s']:.1f}s" if res.get("preload_s")
+          else "   no preload: the first gate imports Great Expectations, normalize loads the normalizer's tables")
     print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'own work':>10}{'gate s':>8}")
     for r in stages:
         print(f"   {r['stage']:<10}{r['seconds']:>9.2f}{n / r['seconds']:>9.0f}{r['db_seconds']:>8.2f}"
@@ -367,6 +378,8 @@ def main() -> int:
                     help="run the batch stages' batches in this many processes (as Celery workers run mapped tasks);"
                          " 0: each stage as one whole-day call")
     ap.add_argument("--batch-size", type=int, default=500, help="documents per batch (NEWS_BATCH_SIZE)")
+    ap.add_argument("--no-preload", action="store_true",
+                    help="do not import khabar.worker_preload first (a worker without khabar.celery_config)")
     ap.add_argument("--keep", action="store_true", help="keep the warehouse database (for EXPLAIN ANALYZE); prints its name")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--landing", type=Path, help=argparse.SUPPRESS)
@@ -376,7 +389,7 @@ def main() -> int:
         return 2
     if args.one:
         os.environ["NEWS_BATCH_SIZE"] = str(args.batch_size)
-        print(json.dumps(one_size(args.one, args.landing, args.profile, args.keep, args.workers)))
+        print(json.dumps(one_size(args.one, args.landing, args.profile, args.keep, args.workers, not args.no_preload)))
         return 0
     print(f"{datetime.now():%Y-%m-%d %H:%M} bench_pipeline, {os.cpu_count()} CPUs, server {SERVER.rsplit('@', 1)[-1]},"
           f" load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -390,6 +403,7 @@ def main() -> int:
             cmd += ["--profile", args.profile] if args.profile else []
             cmd += ["--keep"] if args.keep else []
             cmd += ["--workers", str(args.workers), "--batch-size", str(args.batch_size)]
+            cmd += ["--no-preload"] if args.no_preload else []
             out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
             res = json.loads(out.stdout.strip().splitlines()[-1])
             res.update(mix=args.mix, formats=formats, generate_s=generate_s)
