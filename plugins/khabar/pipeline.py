@@ -54,6 +54,12 @@ class RunSuperseded(RunLocked):
     this run must not write into it. Retrying does not help; the newer run carries the day."""
 
 
+class StagingLost(RunSuperseded):
+    """The day's staging rows are gone: the staging tables are UNLOGGED (migration 014) and PostgreSQL
+    empties them when it restarts after a crash. Retrying the task does not bring them back; the day
+    must be re-run from ingest."""
+
+
 class IncompleteStage(RuntimeError):
     """A stage's finish found documents its batches did not process (a batch missing)."""
 
@@ -168,10 +174,30 @@ def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
     cur.execute("drop table _khabar_quarantine")
 
 
+def check_staging(cur, run_id: str) -> None:
+    """Raise ``StagingLost`` when the day was ingested (``staging.ingests``, logged) but its mark in
+    ``staging.ingest_marks`` (unlogged, written with the staging rows) is gone: PostgreSQL restarted after
+    a crash and emptied the unlogged staging tables since."""
+    cur.execute(
+        "select i.airflow_run_id from staging.ingests i where i.run_id = %s"
+        " and not exists (select 1 from staging.ingest_marks m where m.run_id = i.run_id)",
+        (run_id,),
+    )
+    row = cur.fetchone()
+    if row is not None:
+        raise StagingLost(
+            f"day {run_id}: its staging rows are gone (PostgreSQL restarted after a crash and emptied the unlogged"
+            f" staging tables, migration 014); re-run the day from ingest (a new run, or clear ingest_files and"
+            f" every later task of run {row[0]!r})"
+        )
+
+
 def check_owner(dsn: str, run: Run) -> None:
     """Refuse (``RunSuperseded``) when the day's staging is not this run's: another Airflow run ingested
-    the day after this one, or the day was rebuilt without batches (re-processing)."""
+    the day after this one, or the day was rebuilt without batches (re-processing); ``StagingLost`` when a
+    crash of PostgreSQL emptied it."""
     with transaction(dsn) as cur:
+        check_staging(cur, run.run_id)
         cur.execute("select airflow_run_id from staging.ingests where run_id = %s", (run.run_id,))
         row = cur.fetchone()
         cur.execute(
@@ -211,7 +237,7 @@ def ingest(dsn: str, run: Run) -> dict:
     size, batches = plan_batches(len(docs), run.batch_size or batch_size_from_env())
     rid = run.run_id
     with transaction(dsn) as cur:
-        for table in ("stripped_lines", "quarantine", "documents", "files", "ingests"):
+        for table in ("stripped_lines", "quarantine", "documents", "files", "ingests", "ingest_marks"):
             cur.execute(f"delete from staging.{table} where run_id = %s", (rid,))
         copy_records(
             cur, "staging.files", ("run_id", "file_id", "source_path", "size_bytes", "sha256", "encoding", "file_format", "status"),
@@ -232,6 +258,7 @@ def ingest(dsn: str, run: Run) -> dict:
             "insert into staging.ingests (run_id, airflow_run_id, batch_size, batches, documents) values (%s, %s, %s, %s, %s)",
             (rid, run.airflow_run_id, size, batches, len(docs)),
         )
+        cur.execute("insert into staging.ingest_marks (run_id) values (%s)", (rid,))
     return {
         "files": len(infos), "documents": len(docs), "quarantined": len(bad),
         "batch_size": size, "batches": list(range(batches)),
@@ -572,6 +599,7 @@ def load(dsn: str, run: Run) -> dict:
     with transaction(dsn) as cur:
         # Loads of different days serialise here: they may recompute the same stories.
         cur.execute("select pg_advisory_xact_lock(hashtext('news_load'))")
+        check_staging(cur, run.run_id)  # an emptied staging would load the day as empty
         cur.execute(load_sql(), {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()})
         keep_stage_outputs(cur, run.run_id)  # what re-processing a part of the chain starts from (khabar.reprocess)
         cur.execute(

@@ -190,6 +190,8 @@ def rebuild_staging(dsn: str, run: Run, reprocess_id: str, first: str = REPROCES
             (run.run_id,),
         )
         ingest_quarantined = cur.rowcount
+        # the day's staging is whole again (khabar.pipeline.check_staging)
+        cur.execute("insert into staging.ingest_marks (run_id) values (%s) on conflict do nothing", (run.run_id,))
         restore_stage_outputs(cur, run, first)
     return {"files": len(files), "documents": len(docs), "ingest_quarantined": ingest_quarantined, "first_stage": first}
 
