@@ -267,7 +267,7 @@ def ingest(dsn: str, run: Run) -> dict:
 
 STRIP_READ = ("doc_id", "source_path", "record_index", "file_format", "raw_text", "raw_title", "meta")
 STRIP_WRITE = (
-    "stripped_text", "strip_draft", "strip_draft_line_nos", "title", "outlet", "meta", "status", "byline", "photo_credit",
+    "stripped_text", "strip_draft_line_nos", "title", "outlet", "meta", "status", "byline", "photo_credit",
     "cited_source", "text_loss", "needs_review",
 )
 
@@ -312,15 +312,16 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
     for doc in docs:
         doc.status = "active"
         stripper.strip_document(doc, settings.review_loss_share)
-    # The text goes in twice: as the stage's text (the finish changes it only where it learns furniture)
-    # and as the draft the finish starts from.
+    # The text is kept twice: as the stage's text (the finish changes it only where it learns furniture)
+    # and as the draft the finish starts from (sent once, copied in the update).
     update_from_rows(
         cur, "staging.documents", {"run_id": rid}, "doc_id", STRIP_WRITE,
         (
-            (d.doc_id, d.stripped_text, d.stripped_text, d.kept_line_nos, d.title, d.outlet, _db_value("meta", d.meta),
+            (d.doc_id, d.stripped_text, d.kept_line_nos, d.title, d.outlet, _db_value("meta", d.meta),
              d.status, d.byline, d.photo_credit, d.cited_source, d.text_loss, d.needs_review)
             for d in docs
         ),
+        copies={"strip_draft": "stripped_text"},
     )
     lines = copy_records(
         cur, "staging.stripped_lines", ("run_id", "doc_id", "line_no", "line", "rule"),
