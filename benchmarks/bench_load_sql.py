@@ -1,5 +1,5 @@
-"""Where the load's time goes: each statement of ``include/sql/load_run.sql`` timed on a database kept by
-``bench_pipeline.py --keep`` (all in one transaction, rolled back: the database is left as it was; the reporting tables are vacuumed
+"""Where the load's time goes: each statement of ``include/sql/load_run.sql``, then ``keep_stage_outputs``, timed
+on a database kept by ``bench_pipeline.py --keep`` (all in one transaction, rolled back: the database is left as it was; the reporting tables are vacuumed
 before each measurement).
 
 Two cases: ``re-load`` (the day is loaded already, as a re-run or backfill finds it) and ``first`` (the
@@ -76,12 +76,13 @@ def vacuum(dsn: str) -> None:
         conn.close()
 
 
-def run(dsn: str, sql: str, first: bool, explain: bool, verbose: bool) -> tuple[float, dict]:
+def run(dsn: str, sql: str, first: bool, explain: bool, verbose: bool, keep: bool = True) -> tuple[float, dict]:
     from khabar.version import pipeline_version
+    from khabar.warehouse import connect
 
     vacuum(dsn)
     params = {"run_id": RUN_ID, "airflow_run_id": None, "version": pipeline_version()}
-    conn = psycopg2.connect(dsn)
+    conn = connect(dsn)  # as the load's: its session settings (lz4) included
     try:
         cur = conn.cursor()
         if first:
@@ -101,6 +102,15 @@ def run(dsn: str, sql: str, first: bool, explain: bool, verbose: bool) -> tuple[
                 print(f"   {took:7.2f}s  {' '.join(stmt.split())[:110]}")
                 if plan and took > 0.3:
                     print("\n".join("            " + line for line in plan.splitlines()))
+        if keep:  # the rest of khabar.pipeline.load's transaction
+            from khabar.reprocess import keep_stage_outputs
+
+            t = time.perf_counter()
+            keep_stage_outputs(cur, RUN_ID)
+            took = time.perf_counter() - t
+            total += took
+            if verbose:
+                print(f"   {took:7.2f}s  khabar.reprocess.keep_stage_outputs (reporting.stage_outputs)")
         return total, snapshot(cur)
     finally:
         conn.rollback()

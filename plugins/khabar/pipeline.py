@@ -54,6 +54,12 @@ class RunSuperseded(RunLocked):
     this run must not write into it. Retrying does not help; the newer run carries the day."""
 
 
+class StagingLost(RunSuperseded):
+    """The day's staging rows are gone: the staging tables are UNLOGGED (migration 014) and PostgreSQL
+    empties them when it restarts after a crash. Retrying the task does not bring them back; the day
+    must be re-run from ingest."""
+
+
 class IncompleteStage(RuntimeError):
     """A stage's finish found documents its batches did not process (a batch missing)."""
 
@@ -168,10 +174,30 @@ def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
     cur.execute("drop table _khabar_quarantine")
 
 
+def check_staging(cur, run_id: str) -> None:
+    """Raise ``StagingLost`` when the day was ingested (``staging.ingests``, logged) but its mark in
+    ``staging.ingest_marks`` (unlogged, written with the staging rows) is gone: PostgreSQL restarted after
+    a crash and emptied the unlogged staging tables since."""
+    cur.execute(
+        "select i.airflow_run_id from staging.ingests i where i.run_id = %s"
+        " and not exists (select 1 from staging.ingest_marks m where m.run_id = i.run_id)",
+        (run_id,),
+    )
+    row = cur.fetchone()
+    if row is not None:
+        raise StagingLost(
+            f"day {run_id}: its staging rows are gone (PostgreSQL restarted after a crash and emptied the unlogged"
+            f" staging tables, migration 014); re-run the day from ingest (a new run, or clear ingest_files and"
+            f" every later task of run {row[0]!r})"
+        )
+
+
 def check_owner(dsn: str, run: Run) -> None:
     """Refuse (``RunSuperseded``) when the day's staging is not this run's: another Airflow run ingested
-    the day after this one, or the day was rebuilt without batches (re-processing)."""
+    the day after this one, or the day was rebuilt without batches (re-processing); ``StagingLost`` when a
+    crash of PostgreSQL emptied it."""
     with transaction(dsn) as cur:
+        check_staging(cur, run.run_id)
         cur.execute("select airflow_run_id from staging.ingests where run_id = %s", (run.run_id,))
         row = cur.fetchone()
         cur.execute(
@@ -211,7 +237,7 @@ def ingest(dsn: str, run: Run) -> dict:
     size, batches = plan_batches(len(docs), run.batch_size or batch_size_from_env())
     rid = run.run_id
     with transaction(dsn) as cur:
-        for table in ("stripped_lines", "quarantine", "documents", "files", "ingests"):
+        for table in ("stripped_lines", "quarantine", "documents", "files", "ingests", "ingest_marks"):
             cur.execute(f"delete from staging.{table} where run_id = %s", (rid,))
         copy_records(
             cur, "staging.files", ("run_id", "file_id", "source_path", "size_bytes", "sha256", "encoding", "file_format", "status"),
@@ -232,6 +258,7 @@ def ingest(dsn: str, run: Run) -> dict:
             "insert into staging.ingests (run_id, airflow_run_id, batch_size, batches, documents) values (%s, %s, %s, %s, %s)",
             (rid, run.airflow_run_id, size, batches, len(docs)),
         )
+        cur.execute("insert into staging.ingest_marks (run_id) values (%s)", (rid,))
     return {
         "files": len(infos), "documents": len(docs), "quarantined": len(bad),
         "batch_size": size, "batches": list(range(batches)),
@@ -240,7 +267,7 @@ def ingest(dsn: str, run: Run) -> dict:
 
 STRIP_READ = ("doc_id", "source_path", "record_index", "file_format", "raw_text", "raw_title", "meta")
 STRIP_WRITE = (
-    "stripped_text", "strip_draft", "strip_draft_line_nos", "title", "outlet", "meta", "status", "byline", "photo_credit",
+    "stripped_text", "strip_draft_line_nos", "title", "outlet", "meta", "status", "byline", "photo_credit",
     "cited_source", "text_loss", "needs_review",
 )
 
@@ -285,15 +312,16 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
     for doc in docs:
         doc.status = "active"
         stripper.strip_document(doc, settings.review_loss_share)
-    # The text goes in twice: as the stage's text (the finish changes it only where it learns furniture)
-    # and as the draft the finish starts from.
+    # The text is kept twice: as the stage's text (the finish changes it only where it learns furniture)
+    # and as the draft the finish starts from (sent once, copied in the update).
     update_from_rows(
         cur, "staging.documents", {"run_id": rid}, "doc_id", STRIP_WRITE,
         (
-            (d.doc_id, d.stripped_text, d.stripped_text, d.kept_line_nos, d.title, d.outlet, _db_value("meta", d.meta),
+            (d.doc_id, d.stripped_text, d.kept_line_nos, d.title, d.outlet, _db_value("meta", d.meta),
              d.status, d.byline, d.photo_credit, d.cited_source, d.text_loss, d.needs_review)
             for d in docs
         ),
+        copies={"strip_draft": "stripped_text"},
     )
     lines = copy_records(
         cur, "staging.stripped_lines", ("run_id", "doc_id", "line_no", "line", "rule"),
@@ -470,11 +498,13 @@ def _date_tag_finish(cur, run: Run) -> dict:
     from khabar.dates import calendar_row
 
     rid = run.run_id
+    # Each document's mentions counted through the primary key of date_mentions: the stages' fresh rows have
+    # no statistics yet, and a join to the grouped mentions was planned as a nested loop (5 s at 10k documents).
     cur.execute(
         "select d.source_path, d.record_index, d.outlet, d.published_at, d.date_source, d.date_confidence,"
-        " d.date_weekday_mismatch, d.body is null, coalesce(m.n, 0) from staging.documents d"
-        " left join (select doc_id, count(*) as n from staging.date_mentions where run_id = %(run_id)s group by 1) m"
-        " on m.doc_id = d.doc_id where d.run_id = %(run_id)s and d.status = 'active' order by d.source_path, d.record_index",
+        " d.date_weekday_mismatch, d.body is null,"
+        " (select count(*) from staging.date_mentions m where m.run_id = d.run_id and m.doc_id = d.doc_id)"
+        " from staging.documents d where d.run_id = %(run_id)s and d.status = 'active' order by d.source_path, d.record_index",
         {"run_id": rid},
     )
     rows = cur.fetchall()
@@ -570,6 +600,7 @@ def load(dsn: str, run: Run) -> dict:
     with transaction(dsn) as cur:
         # Loads of different days serialise here: they may recompute the same stories.
         cur.execute("select pg_advisory_xact_lock(hashtext('news_load'))")
+        check_staging(cur, run.run_id)  # an emptied staging would load the day as empty
         cur.execute(load_sql(), {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()})
         keep_stage_outputs(cur, run.run_id)  # what re-processing a part of the chain starts from (khabar.reprocess)
         cur.execute(

@@ -190,6 +190,8 @@ def rebuild_staging(dsn: str, run: Run, reprocess_id: str, first: str = REPROCES
             (run.run_id,),
         )
         ingest_quarantined = cur.rowcount
+        # the day's staging is whole again (khabar.pipeline.check_staging)
+        cur.execute("insert into staging.ingest_marks (run_id) values (%s) on conflict do nothing", (run.run_id,))
         restore_stage_outputs(cur, run, first)
     return {"files": len(files), "documents": len(docs), "ingest_quarantined": ingest_quarantined, "first_stage": first}
 
@@ -199,8 +201,10 @@ def rebuild_staging(dsn: str, run: Run, reprocess_id: str, first: str = REPROCES
 
 _KEEP_SQL = """
 delete from reporting.stage_outputs where run_id = %(run_id)s;
+-- without strip's drafts: only strip's finish reads them, and a kept strip is never finished again
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)
-select run_id, 'document', doc_id, to_jsonb(d) - 'run_id' - 'raw_text' from staging.documents d where run_id = %(run_id)s;
+select run_id, 'document', doc_id, to_jsonb(d) - 'run_id' - 'raw_text' - 'strip_draft' - 'strip_draft_line_nos'
+  from staging.documents d where run_id = %(run_id)s;
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)
 select run_id, 'stripped_line', doc_id, to_jsonb(s) - 'run_id' from staging.stripped_lines s where run_id = %(run_id)s;
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)

@@ -209,3 +209,34 @@ def test_two_same_day_runs_started_together_one_runs_one_is_refused(fresh_db, la
         t.join()
     assert sorted(type(o).__name__ for o in outcomes) == ["RunLocked", "dict"]
     assert rows_of(fresh_db, run.run_id) == {"articles": 6, "quarantine": 1, "files": 7, "runs": 1}
+
+
+def empty_unlogged_tables(dsn) -> list[str]:
+    """What PostgreSQL does to unlogged tables when it restarts after a crash: every one of them emptied."""
+    tables = [f"{s}.{t}" for s, t in query(
+        dsn, "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+             " where c.relkind = 'r' and c.relpersistence = 'u' order by 1, 2")]
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(f"truncate {', '.join(tables)}")
+    return tables
+
+
+def test_a_server_crash_empties_staging_and_the_run_stops_with_a_clear_message(fresh_db, landing, qdir):
+    """Staging is UNLOGGED (migration 014): after a crash of PostgreSQL the run's later tasks refuse to go on
+    (they would load the day as empty) and say to re-run from ingest; the day loaded before stays whole."""
+    run = Run(DAYS[0], landing, airflow_run_id="manual__crashed", quarantine_dir=qdir, batch_size=2)
+    run_day(fresh_db, run, gate=False)
+    loaded = table_checksums(fresh_db)
+    batches = run_stage(fresh_db, "ingest", run)["batches"]
+    run_stage(fresh_db, "strip", run, batches[0])
+    emptied = empty_unlogged_tables(fresh_db)
+    assert "staging.documents" in emptied and "staging.ingests" not in emptied and "staging.reprocess_before" not in emptied
+    assert not any(t.startswith("reporting.") for t in emptied)
+    for step in (lambda: run_stage(fresh_db, "strip", run, batches[1]), lambda: pipeline.run_finish(fresh_db, "strip", run),
+                 lambda: run_stage(fresh_db, "load", run)):
+        with pytest.raises(pipeline.StagingLost, match="re-run the day from ingest"):
+            step()
+    assert issubclass(pipeline.StagingLost, pipeline.RunSuperseded)  # news_ingest fails the task without retries
+    assert table_checksums(fresh_db) == loaded
+    run_day(fresh_db, run, gate=False)  # from ingest: whole again
+    assert table_checksums(fresh_db) == loaded
