@@ -107,8 +107,11 @@ delete from reporting.outlet_lines where run_id = %(run_id)s;
 insert into reporting.outlet_lines (run_id, outlet, line_key, line, documents)
 select run_id, outlet, line_key, line, documents from staging.outlet_lines where run_id = %(run_id)s;
 
+-- staging keeps a document's band keys as one array (band b at position b + 1); the warehouse a row per band
 insert into reporting.lsh_bands (article_id, band, band_key)
-select doc_id, band, band_key from staging.lsh_bands where run_id = %(run_id)s;
+select l.doc_id, k.ord - 1, k.band_key
+from staging.lsh_bands l, unnest(l.band_keys) with ordinality as k(band_key, ord)
+where l.run_id = %(run_id)s;
 
 insert into reporting.dedup_shingles (article_id, shingles)
 select doc_id, shingles from staging.dedup_shingles where run_id = %(run_id)s;

@@ -38,6 +38,11 @@ from khabar.dedup import (
 from khabar.warehouse import copy_rows, transaction
 
 CHUNK = 2000  # documents (or pairs) per cursor fetch and per COPY
+# The run's band keys, one row per band (staging keeps them as one array per document; band b is at b + 1).
+RUN_BANDS = (
+    "select l.doc_id, k.ord::int - 1 as band, k.band_key from staging.lsh_bands l,"
+    " unnest(l.band_keys) with ordinality as k(band_key, ord) where l.run_id = %(run)s"
+)
 LIVE = "status in ('active', 'duplicate')"  # the documents dedup decides (quarantined ones are out)
 # Processing order (earliest published first; undated last): the first of a body hash is its original,
 # the first of a new story names it. "C" collation: the order of Python's str comparison.
@@ -94,10 +99,10 @@ def _prepare(cur, run_id: str, doc_ids: Sequence[str] | None = None, where: str 
                 h, arr, keys = fingerprint(body)
                 hashes.append((doc_id, h))
                 arrays.append((run_id, doc_id, _array_text(arr)))
-                bands.extend((run_id, doc_id, band, key) for band, key in enumerate(keys))
+                bands.append((run_id, doc_id, keys))
             copy_rows(cur, "dedup_prepared_hashes", ("doc_id", "body_hash"), hashes)
             copy_rows(cur, "staging.dedup_shingles", ("run_id", "doc_id", "shingles"), arrays)
-            copy_rows(cur, "staging.lsh_bands", ("run_id", "doc_id", "band", "band_key"), bands)
+            copy_rows(cur, "staging.lsh_bands", ("run_id", "doc_id", "band_keys"), bands)
             n += len(rows)
     cur.execute(
         "update staging.documents d set body_hash = h.body_hash from dedup_prepared_hashes h"
@@ -159,19 +164,18 @@ def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict
             "create temporary table dedup_run_pairs on commit drop as"
             " select p.doc_id, ra.rank as doc_rank, p.other_id, rb.rank as other_rank,"
             "        row_number() over (partition by p.other_id order by ra.rank) = 1 as first_of_other"
-            " from (select distinct a.doc_id, b.doc_id as other_id from staging.lsh_bands a"
-            "       join staging.lsh_bands b on b.run_id = a.run_id and b.band = a.band and b.band_key = a.band_key"
-            "        and b.doc_id <> a.doc_id where a.run_id = %s) p"
+            f" from (select distinct a.doc_id, b.doc_id as other_id from ({RUN_BANDS}) a"
+            f"       join ({RUN_BANDS}) b on b.band = a.band and b.band_key = a.band_key and b.doc_id <> a.doc_id) p"
             " join dedup_docs ra on ra.doc_id = p.doc_id join dedup_docs rb on rb.doc_id = p.other_id"
             " where ra.rank > rb.rank",
-            (run_id,),
+            {"run": run_id},
         )
         cur.execute(
             "create temporary table dedup_warehouse_pairs on commit drop as"
             " select p.doc_id, d.rank as doc_rank, p.article_id,"
             "        row_number() over (partition by p.article_id order by d.rank) = 1 as first_of_other"
-            " from (select distinct s.doc_id, r.article_id from staging.lsh_bands s"
-            "       join reporting.lsh_bands r on r.band = s.band and r.band_key = s.band_key where s.run_id = %(run)s) p"
+            f" from (select distinct s.doc_id, r.article_id from ({RUN_BANDS}) s"
+            "       join reporting.lsh_bands r on r.band = s.band and r.band_key = s.band_key) p"
             " join dedup_docs d on d.doc_id = p.doc_id"
             " join reporting.articles a on a.article_id = p.article_id and a.run_id <> %(run)s",
             {"run": run_id},

@@ -52,7 +52,7 @@ def staged(fresh_db, landing):
 def snapshot(dsn: str, run_id: str) -> dict[str, list[tuple]]:
     queries = {
         "documents": "select doc_id, status, body_hash, duplicate_of, story_id from staging.documents where run_id = %s",
-        "lsh_bands": "select doc_id, band, band_key from staging.lsh_bands where run_id = %s",
+        "lsh_bands": "select doc_id, band_keys from staging.lsh_bands where run_id = %s",
         "dedup_shingles": "select doc_id, shingles from staging.dedup_shingles where run_id = %s",
         "dedup_decisions": "select doc_id, other_article_id, jaccard, containment, rule, same_story"
         " from staging.dedup_decisions where run_id = %s",
@@ -130,7 +130,7 @@ def test_decide_drops_the_fingerprints_of_documents_no_longer_staged(staged, who
     dsn, run_id = staged
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:  # a document prepared, then gone from staging
         cur.execute("insert into staging.dedup_shingles (run_id, doc_id, shingles) values (%s, 'gone', '{1,2,3}')", (run_id,))
-        cur.execute("insert into staging.lsh_bands (run_id, doc_id, band, band_key) values (%s, 'gone', 0, 42)", (run_id,))
+        cur.execute("insert into staging.lsh_bands (run_id, doc_id, band_keys) values (%s, 'gone', '{42}')", (run_id,))
     conn.close()
     prepare(dsn, run_id, where="doc_id <> 'gone'")
     decide(dsn, run_id)
