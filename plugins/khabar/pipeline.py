@@ -645,10 +645,14 @@ def run_finish(dsn: str, stage: str, run: Run) -> dict:
 
 
 def run_gate(dsn: str, stage: str, run: Run) -> dict:
-    """One stage's gate under the day's lock (it reads what a concurrent run would be rewriting)."""
+    """One stage's gate under the day's lock (it reads what a concurrent run would be rewriting). A gate on
+    staging refuses (``StagingLost``) a day whose staging a crash emptied: it would pass on no rows at all."""
     from khabar.gates import validate_stage
 
     with day_lock(dsn, run.run_id):
+        if stage != "load":
+            with transaction(dsn) as cur:
+                check_staging(cur, run.run_id)
         return validate_stage(dsn, stage, run.run_id, run.day, run.airflow_run_id)
 
 

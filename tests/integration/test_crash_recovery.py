@@ -223,7 +223,8 @@ def empty_unlogged_tables(dsn) -> list[str]:
 
 def test_a_server_crash_empties_staging_and_the_run_stops_with_a_clear_message(fresh_db, landing, qdir):
     """Staging is UNLOGGED (migration 014): after a crash of PostgreSQL the run's later tasks refuse to go on
-    (they would load the day as empty) and say to re-run from ingest; the day loaded before stays whole."""
+    (they would load the day as empty, and a gate would pass on no rows) and say to re-run from ingest; the
+    day loaded before stays whole."""
     run = Run(DAYS[0], landing, airflow_run_id="manual__crashed", quarantine_dir=qdir, batch_size=2)
     run_day(fresh_db, run, gate=False)
     loaded = table_checksums(fresh_db)
@@ -233,7 +234,7 @@ def test_a_server_crash_empties_staging_and_the_run_stops_with_a_clear_message(f
     assert "staging.documents" in emptied and "staging.ingests" not in emptied and "staging.reprocess_before" not in emptied
     assert not any(t.startswith("reporting.") for t in emptied)
     for step in (lambda: run_stage(fresh_db, "strip", run, batches[1]), lambda: pipeline.run_finish(fresh_db, "strip", run),
-                 lambda: run_stage(fresh_db, "load", run)):
+                 lambda: run_stage(fresh_db, "load", run), lambda: pipeline.run_gate(fresh_db, "strip", run)):
         with pytest.raises(pipeline.StagingLost, match="re-run the day from ingest"):
             step()
     assert issubclass(pipeline.StagingLost, pipeline.RunSuperseded)  # news_ingest fails the task without retries
