@@ -26,7 +26,7 @@ from psycopg2.extras import execute_values
 
 from khabar.document import Document, make_id
 from khabar.pipeline import STAGE_FUNCTIONS, Run
-from khabar.warehouse import apply_migrations, day_lock, quote_literal, transaction
+from khabar.warehouse import apply_migrations, copy_records, day_lock, transaction
 
 REPROCESS_STAGES = ("strip", "normalize", "date_tag", "dedup")
 CHANGES = ("outcome", "body", "date", "story")
@@ -202,9 +202,9 @@ def rebuild_staging(dsn: str, run: Run, reprocess_id: str, first: str = REPROCES
 _KEEP_SQL = """
 delete from reporting.stage_outputs where run_id = %(run_id)s;
 -- without strip's drafts: only strip's finish reads them, and a kept strip is never finished again
-insert into reporting.stage_outputs (run_id, kind, doc_id, row)
-select run_id, 'document', doc_id, to_jsonb(d) - 'run_id' - 'raw_text' - 'strip_draft' - 'strip_draft_line_nos'
-  from staging.documents d where run_id = %(run_id)s;
+insert into reporting.stage_outputs (run_id, kind, doc_id, row, stripped_title)
+select d.run_id, 'document', d.doc_id, to_jsonb(d) - 'run_id' - 'raw_text' - 'strip_draft' - 'strip_draft_line_nos', t.title
+  from staging.documents d left join _khabar_kept_titles t on t.doc_id = d.doc_id where d.run_id = %(run_id)s;
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)
 select run_id, 'stripped_line', doc_id, to_jsonb(s) - 'run_id' from staging.stripped_lines s where run_id = %(run_id)s;
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)
@@ -215,8 +215,8 @@ select run_id, 'date_mention', doc_id, to_jsonb(m) - 'run_id' from staging.date_
 def keep_stage_outputs(cur, run_id: str) -> int:
     """Keep the day's documents as the chain left them, with strip's title and their stripped lines and
     date mentions, so that a later re-processing can start at any stage (``khabar.pipeline.load`` calls
-    this inside its transaction). Returns the number of documents kept."""
-    cur.execute(_KEEP_SQL, {"run_id": run_id})
+    this inside its transaction). Returns the number of documents kept. Strip's titles are computed first and
+    go in with the rows (an update afterwards rewrote every kept row: as long as writing them)."""
     cur.execute(
         "select d.doc_id, d.raw_title, d.file_format, d.meta, t.line from staging.documents d"
         " left join lateral (select s.line from staging.stripped_lines s where s.run_id = d.run_id"
@@ -225,13 +225,11 @@ def keep_stage_outputs(cur, run_id: str) -> int:
         (run_id,),
     )
     titles = [(doc_id, strip_title(raw, fmt, meta or {}, line)) for doc_id, raw, fmt, meta, line in cur.fetchall()]
-    if titles:
-        execute_values(
-            cur,
-            "update reporting.stage_outputs o set stripped_title = v.title from (values %s) as v (doc_id, title)"
-            f" where o.run_id = {quote_literal(run_id)} and o.kind = 'document' and o.doc_id = v.doc_id",
-            titles,
-        )
+    cur.execute("create temporary table if not exists _khabar_kept_titles (doc_id text, title text) on commit drop")
+    cur.execute("truncate _khabar_kept_titles")
+    copy_records(cur, "_khabar_kept_titles", ("doc_id", "title"), titles)
+    cur.execute("analyze _khabar_kept_titles")
+    cur.execute(_KEEP_SQL, {"run_id": run_id})
     return len(titles)
 
 
