@@ -78,9 +78,12 @@ def documents(n: int, records: list[dict], rng: random.Random) -> list[dict]:
     and, what drawing alone did not give, no 5-word shingle recurs across unrelated documents. With
     sentences drawn unchanged, each recurred ~29 times at 100k and documents that shared one became LSH
     candidates (64 bands of 2 rows): candidate pairs grew with the square of N, 1.47 a document at 10k and
-    17.9 at 100k (decide 2.4 s -> 230 s), against 0.13 a document among the corpus' 4,000 distinct real
-    articles (benchmarks/bench_dedup_generated.py). Planted near-duplicates and copies come from the
-    generated bodies, so they still match.
+    17.9 at 100k (dedup's decide 2.4 s -> 230 s), against 0.13 a document among the corpus' 4,000 distinct
+    real articles (benchmarks/bench_dedup_generated.py). Reworded: 0.12 a document at 10k and 0.08 at 100k
+    (decide 1.2 s -> 13.9 s), most of them the planted near-duplicates (same story: 0.05 a document at both
+    sizes). The record's abstract, the body's first line, is reworded with the paragraphs: unchanged it
+    recurred ~n / 4,000 times. Planted near-duplicates and copies come from the generated bodies, so they
+    still match.
     """
     docs: list[dict] = []
     sentences = [t.strip() + "." for r in records for p in r["paragraphs"] for t in p.split(".") if len(t.split()) >= 4]
@@ -103,7 +106,7 @@ def documents(n: int, records: list[dict], rng: random.Random) -> list[dict]:
         abstract = rec["abstract"]
         if i < len(records):
             paras = list(rec["paragraphs"])
-        else:  # the record's abstract (the body's first line) reworded too: it would recur ~n / 4,000 times
+        else:
             paras = [" ".join(rng.choice(sentences) for _ in range(3)) for _ in range(4)]
             if abstract:
                 abstract, *paras = reword([abstract, *paras], words, rng)
