@@ -4,8 +4,9 @@ The landing zone is one day's partition built from ``../shared/corpus`` records 
 it): each document is a ``.txt`` scrape (title, dateline, share/print lines, end marker, related-news
 list), a saved ``.html`` page (header, nav, article, aside, footer, scripts) or a record in a ``.json``
 crawler batch (50 records a file). About 5% are near-duplicates of an earlier document (a paragraph
-dropped, one reworded) and 2% exact copies. Past the corpus' ~4,000 records a document's paragraphs are
-sentences drawn at random from all records, so bodies and their lines stay distinct.
+dropped, a phrase put before the lead) and 2% exact copies. Past the corpus' ~4,000 records a document's paragraphs
+are sentences drawn at random from all records with every 5th word replaced, so bodies, their lines and
+their 5-word shingles stay distinct (``documents`` says why).
 
 The landing zone is written file by file (no text held). Each size then runs in a child process (so
 peak RSS is that size's pipeline alone) against a fresh database on 127.0.0.1:5432, stage by stage as
@@ -64,10 +65,32 @@ def corpus_records() -> list[dict]:
     return out
 
 
+# Past the corpus, every REWORD_STRIDE-th word of a generated body is replaced by a corpus word drawn by
+# frequency: any run of SHINGLE_WORDS (5) consecutive words holds a replaced one, so a 5-word shingle does not
+# recur across unrelated documents (see ``documents``).
+REWORD_STRIDE = 5
+
+
 def documents(n: int, records: list[dict], rng: random.Random) -> list[dict]:
-    """N documents: corpus records, then paragraph mixes; ~5% near-duplicates, ~2% exact copies."""
+    """N documents: corpus records, then paragraph mixes; ~5% near-duplicates, ~2% exact copies.
+
+    Past the corpus a document has 4 paragraphs of 3 sentences drawn at random from all records' ~41,900
+    sentences, with every 5th word (from a random offset) replaced by a corpus word drawn by frequency, so
+    no line recurs (a paragraph seen in 5+ documents of one outlet would be learned as furniture and cut)
+    and, what drawing alone did not give, no 5-word shingle recurs across unrelated documents. With
+    sentences drawn unchanged, each recurred ~29 times at 100k and documents that shared one became LSH
+    candidates (64 bands of 2 rows): candidate pairs grew with the square of N, 1.47 a document at 10k and
+    17.9 at 100k (dedup's decide 2.4 s -> 230 s), against 0.13 a document among the corpus' 4,000 distinct
+    real articles (benchmarks/bench_dedup_generated.py). Reworded: 0.12 a document at 10k and 0.08 at 100k
+    (decide 1.2 s -> 13.9 s), most of them the planted near-duplicates (same story: 0.05 a document at both
+    sizes). The record's abstract, the body's first line, is reworded with the paragraphs: unchanged it
+    recurred ~n / 4,000 times. Planted near-duplicates and copies come from the generated bodies, so they
+    still match.
+    """
     docs: list[dict] = []
     sentences = [t.strip() + "." for r in records for p in r["paragraphs"] for t in p.split(".") if len(t.split()) >= 4]
+    # every word of every sentence, once per occurrence: a uniform pick is a pick by frequency
+    words = [w for s in sentences for w in s.split() if any(c.isalnum() for c in w)]
     for i in range(n):
         roll = rng.random()
         if docs and roll < 0.02:
@@ -82,13 +105,30 @@ def documents(n: int, records: list[dict], rng: random.Random) -> list[dict]:
             docs.append({"title": src["title"] + " (بازنشر)", "abstract": src["abstract"], "paragraphs": paras})
             continue
         rec = records[i % len(records)]
+        abstract = rec["abstract"]
         if i < len(records):
             paras = list(rec["paragraphs"])
-        else:  # past the corpus: paragraphs of sentences drawn from several records, so no line recurs
-            # (a whole paragraph seen in 5+ documents of one outlet would be learned as furniture and cut)
+        else:
             paras = [" ".join(rng.choice(sentences) for _ in range(3)) for _ in range(4)]
-        docs.append({"title": rec["title"], "abstract": rec["abstract"], "paragraphs": paras})
+            if abstract:
+                abstract, *paras = reword([abstract, *paras], words, rng)
+            else:
+                paras = reword(paras, words, rng)
+        docs.append({"title": rec["title"], "abstract": abstract, "paragraphs": paras})
     return docs
+
+
+def reword(paras: list[str], words: list[str], rng: random.Random) -> list[str]:
+    """The paragraphs with every REWORD_STRIDE-th word of the whole body (from a random offset, counted
+    across paragraph breaks, since shingles span them) replaced by a random one of ``words``."""
+    offset, pos, out = rng.randrange(REWORD_STRIDE), 0, []
+    for para in paras:
+        tokens = para.split()
+        for j in range((offset - pos) % REWORD_STRIDE, len(tokens), REWORD_STRIDE):
+            tokens[j] = rng.choice(words)
+        pos += len(tokens)
+        out.append(" ".join(tokens))
+    return out
 
 
 def render_txt(doc: dict, rng: random.Random) -> str:

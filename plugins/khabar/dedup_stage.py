@@ -187,8 +187,8 @@ def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict
         n_run = 0
         for doc_id, doc_rank, other_id, other_rank, a, b, _ in _pairs(
             cur,
-            "select p.doc_id, p.doc_rank, p.other_id, p.other_rank, s.shingles,"
-            " case when p.first_of_other then o.shingles end, null"
+            "select p.doc_id, p.doc_rank, p.other_id, p.other_rank, array_send(s.shingles),"
+            " array_send(case when p.first_of_other then o.shingles end), null"
             " from dedup_run_pairs p join staging.dedup_shingles s on s.run_id = %(run)s and s.doc_id = p.doc_id"
             " join staging.dedup_shingles o on o.run_id = %(run)s and o.doc_id = p.other_id"
             " order by p.other_rank, p.doc_rank",
@@ -203,8 +203,8 @@ def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict
         n_warehouse = 0
         for doc_id, doc_rank, article_id, _, a, b, story in _pairs(
             cur,
-            "select p.doc_id, p.doc_rank, p.article_id, null, s.shingles,"
-            " case when p.first_of_other then o.shingles end,"
+            "select p.doc_id, p.doc_rank, p.article_id, null, array_send(s.shingles),"
+            " array_send(case when p.first_of_other then o.shingles end),"
             " case when p.first_of_other and o.shingles is null then a.body end, a.story_id, st.first_published_at"
             " from dedup_warehouse_pairs p join staging.dedup_shingles s on s.run_id = %(run)s and s.doc_id = p.doc_id"
             " join reporting.articles a on a.article_id = p.article_id"
@@ -251,11 +251,29 @@ def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict
     }
 
 
+def _from_array_send(buf) -> np.ndarray:
+    """An int4[] in PostgreSQL's binary form (``array_send``) as an int32 array: a header of 3 int32
+    (dimensions, has-nulls flag, element type) and, for the one dimension, its length and lower bound,
+    then each element as its byte length (4) and its value, big-endian. Shingle arrays have no nulls.
+    Parsed by numpy where the text form ({1,2,...}) cost a Python int per element, on every pair.
+
+    >>> _from_array_send(bytes.fromhex("00000001" "00000000" "00000017" "00000002" "00000001" "00000004" "00000001" "00000004" "fffffffe"))
+    array([ 1, -2], dtype=int32)
+    """
+    words = np.frombuffer(buf, dtype=">i4")
+    if words[0] == 0:  # no dimension: the empty array
+        return np.empty(0, dtype=np.int32)
+    if words[0] != 1 or words[1] != 0:
+        raise ValueError("a shingle array has one dimension and no nulls")
+    return words[6::2].astype(np.int32)
+
+
 def _pairs(cur, query: str, run_id: str) -> Iterator[tuple]:
     """Candidate pairs from a server-side cursor, ordered by the other article: its shingles arrive with
     the first pair of its group only and are reused for the rest (from a stored array, else from the
-    body of an article loaded before stored shingles existed). Yields (doc, doc rank, other, other rank,
-    doc shingles, other shingles, the other's story or None)."""
+    body of an article loaded before stored shingles existed). Shingle arrays come in binary form
+    (``array_send``; the doc's with every pair). Yields (doc, doc rank, other, other rank, doc shingles,
+    other shingles, the other's story or None)."""
     other_key, other = None, None
     with cur.connection.cursor(name="dedup_pairs") as stream:
         stream.itersize = CHUNK
@@ -265,11 +283,11 @@ def _pairs(cur, query: str, run_id: str) -> Iterator[tuple]:
             if other_id != other_key:
                 other_key = other_id
                 other = (
-                    np.array(other_sh, dtype=np.int32) if other_sh is not None
+                    _from_array_send(other_sh) if other_sh is not None
                     else np.array(sorted(shingles(body or "")), dtype=np.int32)
                 )
             story = ExistingStory(row[7], row[8]) if len(row) > 7 else None
-            yield doc_id, doc_rank, other_id, other_rank, np.array(doc_sh, dtype=np.int32), other, story
+            yield doc_id, doc_rank, other_id, other_rank, _from_array_send(doc_sh), other, story
 
 
 class _DecisionWriter:

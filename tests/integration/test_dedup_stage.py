@@ -12,7 +12,7 @@ import pytest
 from test_dedup_stories import FAIR, RAIL, WATER, _article
 
 from helpers import write_landing
-from khabar.dedup_stage import decide, prepare
+from khabar.dedup_stage import _from_array_send, decide, prepare
 from khabar.pipeline import STAGE_FUNCTIONS, STAGES, Run, run_day
 
 pytestmark = pytest.mark.integration
@@ -135,3 +135,20 @@ def test_decide_drops_the_fingerprints_of_documents_no_longer_staged(staged, who
     prepare(dsn, run_id, where="doc_id <> 'gone'")
     decide(dsn, run_id)
     assert snapshot(dsn, run_id) == whole
+
+
+def test_shingle_arrays_read_in_binary_form_are_the_stored_arrays(staged, whole):
+    """decide reads shingle arrays as ``array_send`` bytes: the same integers as the text form, for every
+    stored array and the edge cases (empty, the int32 extremes)."""
+    dsn, _ = staged
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select a, array_send(a) from (select shingles from staging.dedup_shingles"
+            " union all select shingles from reporting.dedup_shingles"
+            " union all values ('{}'::integer[]), ('{-2147483648,-1,0,1,2147483647}'::integer[])) t(a)"
+        )
+        rows = cur.fetchall()
+    conn.close()
+    assert len(rows) > 4 and any(len(a) > 8 for a, _ in rows)
+    for text_form, binary in rows:
+        assert _from_array_send(binary).tolist() == text_form
