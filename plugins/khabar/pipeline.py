@@ -653,7 +653,24 @@ def run_gate(dsn: str, stage: str, run: Run) -> dict:
         if stage != "load":
             with transaction(dsn) as cur:
                 check_staging(cur, run.run_id)
+            vacuum_staging(dsn)
         return validate_stage(dsn, stage, run.run_id, run.day, run.airflow_run_id)
+
+
+def vacuum_staging(dsn: str) -> None:
+    """VACUUM staging.documents: every stage rewrites each of the day's rows, so without a vacuum between
+    stages the table holds five versions of every row by the load, and every later read of a batch walks
+    them (more than shared_buffers holds at 100k documents). Autovacuum would do it in time on a default
+    server, not on one where it is off or behind. Runs at each gate, after the stage and before the next."""
+    from khabar.warehouse import connect
+
+    conn = connect(dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("vacuum (analyze) staging.documents")
+    finally:
+        conn.close()
 
 
 def run_day(dsn: str, run: Run, gate: bool = True) -> dict:
