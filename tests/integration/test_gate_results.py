@@ -113,3 +113,15 @@ def test_the_strip_gate_folds_the_last_line_like_the_lexicon(normalized):
     result = last_result(normalized, "strip", "no body line matches a lexicon entry (include/furniture.tsv)")
     assert result["observed"] == 1 and json.loads(result["sample"][0])["l"] == "کد خبر 12345"
     assert validate_stage(normalized, "strip", RUN_ID, DAY)["success"]
+
+
+def test_a_gate_vacuums_the_staged_documents_before_it_checks_them(normalized):
+    """Every stage rewrites each staged row; the gate after it vacuums staging.documents, so the next stage
+    does not walk the dead versions (on a server whose autovacuum is off or behind)."""
+    from khabar.pipeline import run_gate
+
+    execute(normalized, "update staging.documents set word_count = word_count where run_id = %s", (RUN_ID,))
+    before = execute(normalized, "select coalesce(vacuum_count, 0) from pg_stat_user_tables where relid = 'staging.documents'::regclass")
+    run_gate(normalized, "normalize", Run(DAY, SAMPLE_LANDING_DIR))
+    after = execute(normalized, "select coalesce(vacuum_count, 0) from pg_stat_user_tables where relid = 'staging.documents'::regclass")
+    assert after[0][0] == before[0][0] + 1
