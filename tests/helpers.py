@@ -78,3 +78,21 @@ def load_sample_days(dsn: str, tmp_path_factory, days) -> str:
         run_day(dsn, Run(day, landing, quarantine_dir=tmp_path_factory.mktemp("quarantine")))
     shutil.rmtree(landing)
     return dsn
+
+
+def stage_sample_day(dsn: str, tmp_path_factory, day, stages: tuple[str, ...]) -> str:
+    """One sample day (a copy of its landing folder) through ``stages`` only, each as one whole-day call,
+    after the migrations; returns ``dsn``."""
+    import shutil
+
+    from khabar.paths import SAMPLE_LANDING_DIR
+    from khabar.pipeline import STAGE_FUNCTIONS, Run
+    from khabar.warehouse import apply_migrations
+
+    landing = tmp_path_factory.mktemp("landing")
+    shutil.copytree(SAMPLE_LANDING_DIR / day.isoformat(), landing / day.isoformat())
+    apply_migrations(dsn)
+    run = Run(day, landing)
+    for stage in stages:
+        STAGE_FUNCTIONS[stage](dsn, run)
+    return dsn

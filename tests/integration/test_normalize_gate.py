@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import psycopg2
 import pytest
 
+from helpers import stage_sample_day
 from khabar.gates import GateFailed, validate_stage
-from khabar.paths import SAMPLE_LANDING_DIR
-from khabar.pipeline import STAGE_FUNCTIONS, Run
-from khabar.warehouse import apply_migrations
 
 pytestmark = pytest.mark.integration
 DAY = date(2022, 1, 25)
@@ -21,13 +18,7 @@ RUN_ID = DAY.isoformat()
 @pytest.fixture(scope="module")
 def normalized(fresh_db, tmp_path_factory):
     """The sample day ingested, stripped and normalized (the stages before the gate)."""
-    landing = tmp_path_factory.mktemp("landing")
-    shutil.copytree(SAMPLE_LANDING_DIR / RUN_ID, landing / RUN_ID)
-    apply_migrations(fresh_db)
-    run = Run(DAY, landing)
-    for stage in ("ingest", "strip", "normalize"):
-        STAGE_FUNCTIONS[stage](fresh_db, run)
-    return fresh_db
+    return stage_sample_day(fresh_db, tmp_path_factory, DAY, ("ingest", "strip", "normalize"))
 
 
 def test_normalized_bodies_pass(normalized):
