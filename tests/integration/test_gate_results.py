@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from datetime import date
 
-import psycopg2
 import pytest
 
-from helpers import stage_sample_day
+from helpers import query, stage_sample_day
 from khabar import gates
 from khabar.gates import GateFailed, GateSpec, validate_stage
 from khabar.paths import SAMPLE_LANDING_DIR
@@ -26,14 +25,8 @@ def normalized(fresh_db, tmp_path_factory):
     return stage_sample_day(fresh_db, tmp_path_factory, DAY, ("ingest", "strip", "normalize"))
 
 
-def execute(dsn: str, sql: str, params=()) -> list[tuple]:
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-
 def last_result(dsn: str, stage: str, description: str) -> dict:
-    (details,) = execute(
+    (details,) = query(
         dsn, "select details from reporting.gate_results where stage = %s order by gate_result_id desc limit 1", (stage,)
     )[0]
     (result,) = [r for r in details if r["description"] == description]
@@ -41,14 +34,14 @@ def last_result(dsn: str, stage: str, description: str) -> dict:
 
 
 def test_a_failed_row_check_counts_every_row_and_shows_a_few(normalized):
-    active = execute(normalized, "select doc_id from staging.documents where run_id = %s and status = 'active'", (RUN_ID,))
+    active = query(normalized, "select doc_id from staging.documents where run_id = %s and status = 'active'", (RUN_ID,))
     assert len(active) > gates.SAMPLE_ROWS
-    execute(normalized, "update staging.documents set body = body || ' ـx' where run_id = %s and status = 'active'", (RUN_ID,))
+    query(normalized, "update staging.documents set body = body || ' ـx' where run_id = %s and status = 'active'", (RUN_ID,))
     try:
         with pytest.raises(GateFailed, match="control characters or U\\+FFFD"):
             validate_stage(normalized, "normalize", RUN_ID, DAY)
     finally:
-        execute(
+        query(
             normalized,
             "update staging.documents set body = left(body, length(body) - 3) where run_id = %s and body like '%% ـx'",
             (RUN_ID,),
@@ -85,10 +78,10 @@ def test_the_strip_gate_folds_the_last_line_like_the_lexicon(normalized):
     """A furniture line anchored at its end («کد خبر 12345», then spaces) is found on a body's last line too:
     the gate trims every line as khabar.strip.fold_line does."""
     assert validate_stage(normalized, "strip", RUN_ID, DAY)["success"]
-    (doc_id,) = execute(
+    (doc_id,) = query(
         normalized, "select min(doc_id) from staging.documents where run_id = %s and status = 'active'", (RUN_ID,)
     )[0]
-    execute(
+    query(
         normalized,
         "update staging.documents set stripped_text = stripped_text || E'\\nكد\u200cخبر  12345  ' where run_id = %s and doc_id = %s",
         (RUN_ID, doc_id),
@@ -97,7 +90,7 @@ def test_the_strip_gate_folds_the_last_line_like_the_lexicon(normalized):
         with pytest.raises(GateFailed, match="no body line matches a lexicon entry"):
             validate_stage(normalized, "strip", RUN_ID, DAY)
     finally:
-        execute(
+        query(
             normalized,
             "update staging.documents set stripped_text = left(stripped_text, length(stripped_text) - 16)"
             " where run_id = %s and doc_id = %s",
@@ -113,8 +106,8 @@ def test_a_gate_vacuums_the_staged_documents_before_it_checks_them(normalized):
     does not walk the dead versions (on a server whose autovacuum is off or behind)."""
     from khabar.pipeline import run_gate
 
-    execute(normalized, "update staging.documents set word_count = word_count where run_id = %s", (RUN_ID,))
-    before = execute(normalized, "select coalesce(vacuum_count, 0) from pg_stat_user_tables where relid = 'staging.documents'::regclass")
+    query(normalized, "update staging.documents set word_count = word_count where run_id = %s", (RUN_ID,))
+    before = query(normalized, "select coalesce(vacuum_count, 0) from pg_stat_user_tables where relid = 'staging.documents'::regclass")
     run_gate(normalized, "normalize", Run(DAY, SAMPLE_LANDING_DIR))
-    after = execute(normalized, "select coalesce(vacuum_count, 0) from pg_stat_user_tables where relid = 'staging.documents'::regclass")
+    after = query(normalized, "select coalesce(vacuum_count, 0) from pg_stat_user_tables where relid = 'staging.documents'::regclass")
     assert after[0][0] == before[0][0] + 1
