@@ -37,6 +37,7 @@ import uuid
 from datetime import date, datetime
 from html import escape
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -195,9 +196,11 @@ class DbClock:
     (COPY's rows are written to a buffer before the call: building it counts as the stage's own work.)"""
 
     total = 0.0
+    by_statement: ClassVar[dict[tuple[str, str], list]] = {}  # (step, statement's first words) -> [seconds, calls], --top-sql
+    step = ""  # what runs now: a stage, its gate
 
     @classmethod
-    def install(cls) -> None:
+    def install(cls, per_statement: bool = False) -> None:
         import psycopg2
         import psycopg2.extensions
 
@@ -207,7 +210,16 @@ class DbClock:
                 try:
                     return method(self, *a, **k)
                 finally:
-                    cls.total += time.perf_counter() - t
+                    spent = time.perf_counter() - t
+                    cls.total += spent
+                    if per_statement:
+                        key = " ".join(str(a[0] if a else method.__name__).split())[:110]
+                        if method.__name__.startswith("fetch"):
+                            key = f"{method.__name__} after: {self.query.decode(errors='replace')[:90] if self.query else ''}"
+                            key = " ".join(key.split())
+                        entry = cls.by_statement.setdefault((cls.step, key), [0.0, 0])
+                        entry[0] += spent
+                        entry[1] += 1
             return wrapper
 
         class TimedCursor(psycopg2.extensions.cursor):
@@ -238,7 +250,9 @@ def _batch_task(args: tuple) -> tuple[float, float]:
     return time.perf_counter() - t0, DbClock.total - db0
 
 
-def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: int = 1, preload: bool = True) -> dict:
+def one_size(
+    n: int, landing: Path, profile: str | None, keep: bool, workers: int = 1, preload: bool = True, top_sql: int = 0
+) -> dict:
     """Child process: every stage and gate on the landing zone the parent wrote, timed; the peak RSS
     is the pipeline's alone (the zone is generated in the parent). The batch stages run as news_ingest
     runs them: their batches (``--batch-size``, the mapped task instances), then the day-level finish.
@@ -263,7 +277,7 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: in
     dsn = with_db(SERVER, name)
     pool = None
     try:
-        DbClock.install()
+        DbClock.install(per_statement=top_sql > 0)
         preload_s = None
         if preload:  # what a Celery worker imports once at its start (khabar.celery_config): not timed with the run
             t0 = time.perf_counter()
@@ -275,6 +289,7 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: in
         batches: list[int] = []
         for stage in STAGES:
             db0, t0 = DbClock.total, time.perf_counter()
+            DbClock.step = stage
             busy = db_batches = 0.0
             if profile == stage:
                 import cProfile
@@ -291,7 +306,9 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: in
                     done = list(pool.map(_batch_task, jobs))
                 else:
                     done = [_batch_task(job) for job in jobs]
-                busy, db_batches = sum(t for t, _ in done), sum(d for _, d in done)
+                busy = sum(t for t, _ in done)
+                # the workers' time in psycopg2 is theirs; in this process DbClock.total has counted it already
+                db_batches = sum(d for _, d in done) if workers > 1 else 0.0
                 f0 = time.perf_counter()
                 result = run_finish(dsn, stage, run) if stage in FINISH_FUNCTIONS else {"batches": len(done)}
                 busy += time.perf_counter() - f0
@@ -301,11 +318,20 @@ def one_size(n: int, landing: Path, profile: str | None, keep: bool, workers: in
             if stage == "ingest":
                 batches = result["batches"]
             t1 = time.perf_counter()
+            DbClock.step = f"{stage} gate"
             run_gate(dsn, stage, run)
             gate_s = time.perf_counter() - t1
             rows.append({"stage": stage, "seconds": stage_s, "db_seconds": stage_db, "gate_seconds": gate_s,
                          "busy_seconds": busy or stage_s,
                          "result": {k: v for k, v in result.items() if isinstance(v, int)}})
+        if top_sql:  # this process' statements (with --workers 2 the batches' run in the workers: not here)
+            for step in dict.fromkeys(step for step, _ in DbClock.by_statement):
+                spent_all = sum(v[0] for (s, _), v in DbClock.by_statement.items() if s == step)
+                print(f"\n   {step}: {spent_all:.2f}s inside psycopg2 (this process), the {top_sql} longest statements:",
+                      file=sys.stderr)
+                mine = sorted(((v, k) for (s, k), v in DbClock.by_statement.items() if s == step), key=lambda vk: -vk[0][0])
+                for (spent, calls), key in mine[:top_sql]:
+                    print(f"   {spent:8.2f}s {calls:6d}x  {key}", file=sys.stderr)
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
             cur.execute("select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs")
             seen, articles, dups, quarantined = cur.fetchone()
@@ -420,6 +446,8 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=500, help="documents per batch (NEWS_BATCH_SIZE)")
     ap.add_argument("--no-preload", action="store_true",
                     help="do not import khabar.worker_preload first (a worker without khabar.celery_config)")
+    ap.add_argument("--top-sql", type=int, default=0, metavar="K",
+                    help="print the K statements that spent the most time inside psycopg2 (to stderr)")
     ap.add_argument("--keep", action="store_true", help="keep the warehouse database (for EXPLAIN ANALYZE); prints its name")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--landing", type=Path, help=argparse.SUPPRESS)
@@ -429,7 +457,9 @@ def main() -> int:
         return 2
     if args.one:
         os.environ["NEWS_BATCH_SIZE"] = str(args.batch_size)
-        print(json.dumps(one_size(args.one, args.landing, args.profile, args.keep, args.workers, not args.no_preload)))
+        print(json.dumps(one_size(
+            args.one, args.landing, args.profile, args.keep, args.workers, not args.no_preload, args.top_sql
+        )))
         return 0
     print(f"{datetime.now():%Y-%m-%d %H:%M} bench_pipeline, {os.cpu_count()} CPUs, server {SERVER.rsplit('@', 1)[-1]},"
           f" load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -444,6 +474,7 @@ def main() -> int:
             cmd += ["--keep"] if args.keep else []
             cmd += ["--workers", str(args.workers), "--batch-size", str(args.batch_size)]
             cmd += ["--no-preload"] if args.no_preload else []
+            cmd += ["--top-sql", str(args.top_sql)] if args.top_sql else []
             out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
             res = json.loads(out.stdout.strip().splitlines()[-1])
             res.update(mix=args.mix, formats=formats, generate_s=generate_s)
