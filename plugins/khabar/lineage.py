@@ -14,7 +14,7 @@ _DEDUP_STATE = ("staging.lsh_bands", "staging.dedup_shingles", "staging.dedup_de
 _LOADED = (
     "reporting.articles", "reporting.stories", "reporting.story_merges", "reporting.duplicates", "reporting.quarantine",
     "reporting.files", "reporting.stripped_lines", "reporting.outlet_lines", "reporting.date_mentions",
-    "reporting.calendar", "reporting.date_coverage", "reporting.lsh_bands", "reporting.dedup_shingles",
+    "reporting.calendar", "reporting.date_coverage", "reporting.lsh_bands", "reporting.lsh_article_bands", "reporting.dedup_shingles",
     "reporting.dedup_decisions", "reporting.runs", "reporting.stage_outputs",
 )
 REPORTING_VIEWS = (

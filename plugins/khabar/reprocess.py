@@ -199,17 +199,39 @@ def rebuild_staging(dsn: str, run: Run, reprocess_id: str, first: str = REPROCES
 # ------------------------------------------------------------------------------ stage outputs
 
 
+# Each row is kept as the JSON of its columns minus those named here: the JSON is built from the other columns
+# alone (a row's JSON made whole and then trimmed converted raw_text and strip's drafts only to drop them: half
+# the cost of keeping the documents). Without strip's drafts: only strip's finish reads them, and a kept strip is
+# never finished again.
+_KEEP_WITHOUT = {
+    "documents": ("run_id", "raw_text", "strip_draft", "strip_draft_line_nos"),
+    "stripped_lines": ("run_id",),
+    "date_mentions": ("run_id",),
+}
+
 _KEEP_SQL = """
 delete from reporting.stage_outputs where run_id = %(run_id)s;
--- without strip's drafts: only strip's finish reads them, and a kept strip is never finished again
 insert into reporting.stage_outputs (run_id, kind, doc_id, row, stripped_title)
-select d.run_id, 'document', d.doc_id, to_jsonb(d) - 'run_id' - 'raw_text' - 'strip_draft' - 'strip_draft_line_nos', t.title
-  from staging.documents d left join _khabar_kept_titles t on t.doc_id = d.doc_id where d.run_id = %(run_id)s;
+select %(run_id)s, 'document', d.doc_id, to_jsonb(d), t.title
+  from (select {documents} from staging.documents where run_id = %(run_id)s) d
+  left join _khabar_kept_titles t on t.doc_id = d.doc_id;
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)
-select run_id, 'stripped_line', doc_id, to_jsonb(s) - 'run_id' from staging.stripped_lines s where run_id = %(run_id)s;
+select %(run_id)s, 'stripped_line', s.doc_id, to_jsonb(s)
+  from (select {stripped_lines} from staging.stripped_lines where run_id = %(run_id)s) s;
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)
-select run_id, 'date_mention', doc_id, to_jsonb(m) - 'run_id' from staging.date_mentions m where run_id = %(run_id)s;
+select %(run_id)s, 'date_mention', m.doc_id, to_jsonb(m)
+  from (select {date_mentions} from staging.date_mentions where run_id = %(run_id)s) m;
 """
+
+
+def _kept_columns(cur, table: str) -> str:
+    """The columns of ``staging.<table>`` a kept row holds, in table order, as a select list."""
+    cur.execute(
+        "select string_agg(quote_ident(attname), ', ' order by attnum) from pg_attribute"
+        " where attrelid = %s::regclass and attnum > 0 and not attisdropped and attname <> all(%s)",
+        (f"staging.{table}", list(_KEEP_WITHOUT[table])),
+    )
+    return cur.fetchone()[0]
 
 
 def keep_stage_outputs(cur, run_id: str) -> int:
@@ -229,7 +251,7 @@ def keep_stage_outputs(cur, run_id: str) -> int:
     cur.execute("truncate _khabar_kept_titles")
     copy_records(cur, "_khabar_kept_titles", ("doc_id", "title"), titles)
     cur.execute("analyze _khabar_kept_titles")
-    cur.execute(_KEEP_SQL, {"run_id": run_id})
+    cur.execute(_KEEP_SQL.format(**{table: _kept_columns(cur, table) for table in _KEEP_WITHOUT}), {"run_id": run_id})
     return len(titles)
 
 
