@@ -22,7 +22,7 @@ def needs_shared(path: Path = SHARED):
 
 # Every reporting table a run writes; gate_results is a log and grows on every run.
 DATA_TABLES = (
-    "articles", "stories", "quarantine", "duplicates", "files", "stripped_lines", "outlet_lines", "lsh_bands",
+    "articles", "stories", "quarantine", "duplicates", "files", "stripped_lines", "outlet_lines", "lsh_bands", "lsh_article_bands",
     "dedup_shingles", "dedup_decisions", "story_merges", "date_mentions", "date_coverage", "calendar", "runs",
 )
 
