@@ -298,9 +298,11 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
         cur.execute("delete from staging.quarantine where run_id = %s and stage = 'strip'", (rid,))
     else:
         params = {"run_id": rid, "batch": batch}
+        # The batch's ids as an array, looked up in the primary key: a join with the batch's documents hashed
+        # every stripped line of the run, in each batch (a cost growing with batches x run).
         cur.execute(
-            "delete from staging.stripped_lines s using staging.documents d where s.run_id = %(run_id)s"
-            " and d.run_id = s.run_id and d.doc_id = s.doc_id and d.batch_no = %(batch)s",
+            "delete from staging.stripped_lines where run_id = %(run_id)s and doc_id = any(array("
+            "select doc_id from staging.documents where run_id = %(run_id)s and batch_no = %(batch)s))",
             params,
         )
         cur.execute(
@@ -468,10 +470,10 @@ def date_tag(dsn: str, run: Run, batch: int | None = None) -> dict:
         if batch is None:
             cur.execute("delete from staging.date_mentions where run_id = %s", (rid,))
         else:
-            cur.execute(
-                "delete from staging.date_mentions m using staging.documents d where m.run_id = %s"
-                " and d.run_id = m.run_id and d.doc_id = m.doc_id and d.batch_no = %s",
-                (rid, batch),
+            cur.execute(  # by primary key, as strip's stripped lines
+                "delete from staging.date_mentions where run_id = %s and doc_id = any(array("
+                "select doc_id from staging.documents where run_id = %s and batch_no = %s))",
+                (rid, rid, batch),
             )
         mentions = copy_records(
             cur, "staging.date_mentions",
