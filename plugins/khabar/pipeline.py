@@ -664,15 +664,10 @@ def vacuum_staging(dsn: str) -> None:
     stages the table holds five versions of every row by the load, and every later read of a batch walks
     them (more than shared_buffers holds at 100k documents). Autovacuum would do it in time on a default
     server, not on one where it is off or behind. Runs at each gate, after the stage and before the next."""
-    from khabar.warehouse import connect
+    from khabar.warehouse import autocommit_cursor
 
-    conn = connect(dsn)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("vacuum (analyze) staging.documents")
-    finally:
-        conn.close()
+    with autocommit_cursor(dsn) as cur:
+        cur.execute("vacuum (analyze) staging.documents")
 
 
 def run_day(dsn: str, run: Run, gate: bool = True) -> dict:
