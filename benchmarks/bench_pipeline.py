@@ -11,7 +11,7 @@ their 5-word shingles stay distinct (``documents`` says why).
 The landing zone is written file by file (no text held). Each size then runs in a child process (so
 peak RSS is that size's pipeline alone) against a fresh database on 127.0.0.1:5432, stage by stage as
 news_ingest runs them (``run_stage`` per batch of ``--batch-size``, ``run_finish``, then ``run_gate``), timing
-each, and the time spent inside psycopg2 (execute, fetch, COPY) during the stages: the database share of a
+each, and the time spent inside psycopg2 (connect, execute, fetch, COPY) during the stages: the database share of a
 stage's time. ``--workers 2`` runs the batches in two processes (two Celery workers' worth of mapped task
 instances); ``--workers 0`` each stage as one whole-day call. ``--airflow`` also runs ``airflow dags test
 news_ingest`` on the same landing zone and a fresh database.
@@ -192,7 +192,7 @@ def write_landing(root: Path, n: int, mix: str, seed: int = 8) -> dict[str, int]
 
 
 class DbClock:
-    """Wall time spent inside psycopg2 calls (execute, executemany, fetch*, COPY), by patching its cursor.
+    """Wall time spent inside psycopg2 calls (connect, execute, executemany, fetch*, COPY), by patching them.
     (COPY's rows are written to a buffer before the call: building it counts as the stage's own work.)"""
 
     total = 0.0
@@ -232,9 +232,18 @@ class DbClock:
 
         connect = psycopg2.connect
 
-        def connect_timed(*a, **k):
+        def connect_timed(*a, **k):  # a new connection (a backend forked, authenticated) is database time too
             k.setdefault("cursor_factory", TimedCursor)
-            return connect(*a, **k)
+            t = time.perf_counter()
+            try:
+                return connect(*a, **k)
+            finally:
+                spent = time.perf_counter() - t
+                cls.total += spent
+                if per_statement:
+                    entry = cls.by_statement.setdefault((cls.step, "(connect)"), [0.0, 0])
+                    entry[0] += spent
+                    entry[1] += 1
 
         psycopg2.connect = connect_timed
 

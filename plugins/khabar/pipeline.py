@@ -298,9 +298,11 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
         cur.execute("delete from staging.quarantine where run_id = %s and stage = 'strip'", (rid,))
     else:
         params = {"run_id": rid, "batch": batch}
+        # The batch's ids as an array, looked up in the primary key: a join with the batch's documents hashed
+        # every stripped line of the run, in each batch (a cost growing with batches x run).
         cur.execute(
-            "delete from staging.stripped_lines s using staging.documents d where s.run_id = %(run_id)s"
-            " and d.run_id = s.run_id and d.doc_id = s.doc_id and d.batch_no = %(batch)s",
+            "delete from staging.stripped_lines where run_id = %(run_id)s and doc_id = any(array("
+            "select doc_id from staging.documents where run_id = %(run_id)s and batch_no = %(batch)s))",
             params,
         )
         cur.execute(
@@ -468,10 +470,10 @@ def date_tag(dsn: str, run: Run, batch: int | None = None) -> dict:
         if batch is None:
             cur.execute("delete from staging.date_mentions where run_id = %s", (rid,))
         else:
-            cur.execute(
-                "delete from staging.date_mentions m using staging.documents d where m.run_id = %s"
-                " and d.run_id = m.run_id and d.doc_id = m.doc_id and d.batch_no = %s",
-                (rid, batch),
+            cur.execute(  # by primary key, as strip's stripped lines
+                "delete from staging.date_mentions where run_id = %s and doc_id = any(array("
+                "select doc_id from staging.documents where run_id = %s and batch_no = %s))",
+                (rid, rid, batch),
             )
         mentions = copy_records(
             cur, "staging.date_mentions",
@@ -662,15 +664,10 @@ def vacuum_staging(dsn: str) -> None:
     stages the table holds five versions of every row by the load, and every later read of a batch walks
     them (more than shared_buffers holds at 100k documents). Autovacuum would do it in time on a default
     server, not on one where it is off or behind. Runs at each gate, after the stage and before the next."""
-    from khabar.warehouse import connect
+    from khabar.warehouse import autocommit_cursor
 
-    conn = connect(dsn)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("vacuum (analyze) staging.documents")
-    finally:
-        conn.close()
+    with autocommit_cursor(dsn) as cur:
+        cur.execute("vacuum (analyze) staging.documents")
 
 
 def run_day(dsn: str, run: Run, gate: bool = True) -> dict:

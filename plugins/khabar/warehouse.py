@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 from collections.abc import Iterator
@@ -17,6 +18,15 @@ from khabar.paths import EMBEDDED_PG_DIR, MIGRATIONS_DIR
 _MIGRATION_LOCK = 7_310_442_001
 # First half of the two-int advisory lock keyed by a run's day (the second half is hashtext(day)).
 _DAY_LOCK_CLASS = 7_310_442
+
+
+# The connection holding a day's lock in this thread while a ``day_lock`` block runs, and its DSN: the block's
+# transactions run on it, so a task opens one connection, not one per step (a connection costs ~10 ms here).
+# None outside a block, and while one of its transactions is open (a transaction opened inside that one gets
+# a connection of its own). Threads start without one.
+_LOCK_CONNECTION: contextvars.ContextVar[tuple[str, psycopg2.extensions.connection] | None] = contextvars.ContextVar(
+    "khabar_lock_connection", default=None
+)
 
 
 class WarehouseError(RuntimeError):
@@ -117,6 +127,7 @@ def day_lock(dsn: str, run_id: str, shared: bool = False) -> Iterator[None]:
     """
     conn = connect(dsn)
     conn.autocommit = True
+    token = None
     try:
         with conn.cursor() as cur:
             take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
@@ -132,8 +143,11 @@ def day_lock(dsn: str, run_id: str, shared: bool = False) -> Iterator[None]:
                 holder = cur.fetchone()
                 who = f" (held by backend pid {holder[0]} since {holder[2]:%Y-%m-%d %H:%M:%S})" if holder else ""
                 raise RunLocked(f"another run of day {run_id} is in progress{who}; not starting a second one")
+        token = _LOCK_CONNECTION.set((dsn, conn))
         yield
     finally:
+        if token is not None:
+            _LOCK_CONNECTION.reset(token)
         # Released before returning: closing alone lets the server drop the lock a moment later, and the
         # next step of the same run (a finish right after its batches) would find it still held.
         with contextlib.suppress(psycopg2.Error), conn.cursor() as cur:
@@ -143,12 +157,45 @@ def day_lock(dsn: str, run_id: str, shared: bool = False) -> Iterator[None]:
 
 @contextlib.contextmanager
 def transaction(dsn: str) -> Iterator[psycopg2.extensions.cursor]:
-    """One transaction: committed when the block ends, rolled back on any exception."""
+    """One transaction: committed when the block ends, rolled back on any exception. Inside a ``day_lock``
+    block of the same DSN it runs on the lock's connection (the session lock outlives the transaction)."""
+    held = _LOCK_CONNECTION.get()
+    if held is not None and held[0] == dsn and not held[1].closed:
+        conn = held[1]
+        token = _LOCK_CONNECTION.set(None)  # in use: a transaction opened inside this one gets its own connection
+        conn.autocommit = False
+        try:
+            with conn:  # commits or rolls back
+                with conn.cursor() as cur:
+                    yield cur
+        finally:
+            _LOCK_CONNECTION.reset(token)
+            with contextlib.suppress(psycopg2.Error):  # a broken connection: day_lock's exit closes it
+                conn.autocommit = True
+        return
     conn = connect(dsn)
     try:
         with conn:  # commits or rolls back
             with conn.cursor() as cur:
                 yield cur
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def autocommit_cursor(dsn: str) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor outside any transaction (for VACUUM): on the day lock's connection inside a ``day_lock`` block
+    of the same DSN, else on a connection of its own."""
+    held = _LOCK_CONNECTION.get()
+    if held is not None and held[0] == dsn and not held[1].closed:
+        with held[1].cursor() as cur:
+            yield cur
+        return
+    conn = connect(dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            yield cur
     finally:
         conn.close()
 

@@ -12,7 +12,7 @@ from datetime import date
 import psycopg2
 import pytest
 
-from helpers import table_checksums
+from helpers import query, table_checksums
 from khabar.gates import validate_stage
 from khabar.paths import SAMPLE_LANDING_DIR
 from khabar.pipeline import BATCH_STAGES, FINISH_FUNCTIONS, STAGES, Run, RunSuperseded, run_day, run_finish, run_stage
@@ -57,12 +57,6 @@ def env():
     mp.setenv("NEWS_FURNITURE_MIN_DOCUMENTS", "3")
     yield
     mp.undo()
-
-
-def query(dsn, sql, params=None):
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
 
 
 def run_in_batches(dsn: str, run: Run, reverse: bool = False) -> None:
@@ -215,3 +209,50 @@ def test_copy_records_and_update_from_rows_keep_any_text_as_written(fresh_db):
         update_from_rows(cur, "t", {}, "k", ("body", "x"), ((i, s and s[::-1], None) for i, s in enumerate(texts)))
         cur.execute("select body, x from t order by k")
         assert cur.fetchall() == [(s and s[::-1], None) for s in texts]
+
+
+def test_a_task_runs_its_transactions_on_the_day_locks_connection(fresh_db):
+    """A batch task opens one connection: its transactions run on the one holding the day's lock (the lock
+    outlives them, a failed one included); a transaction inside one of them, another thread, or a block
+    without the lock gets a connection of its own."""
+    from khabar.warehouse import autocommit_cursor, transaction
+
+    def backend(cur) -> int:
+        cur.execute("select pg_backend_pid()")
+        return cur.fetchone()[0]
+
+    def lock_holders() -> list[int]:
+        return [pid for (pid,) in query(
+            fresh_db, "select pid from pg_locks where locktype = 'advisory' and granted"
+            " and database = (select oid from pg_database where datname = current_database())",
+        )]
+
+    with transaction(fresh_db) as cur:
+        outside = backend(cur)
+    with day_lock(fresh_db, "2022-01-25", shared=True):
+        (holder,) = lock_holders()
+        assert holder != outside
+        with transaction(fresh_db) as cur:
+            assert backend(cur) == holder
+            with transaction(fresh_db) as inner:
+                assert backend(inner) != holder
+            with autocommit_cursor(fresh_db) as inner:
+                assert backend(inner) != holder
+        with pytest.raises(psycopg2.errors.DivisionByZero), transaction(fresh_db) as cur:
+            cur.execute("select 1 / 0")
+        with transaction(fresh_db) as cur:  # rolled back, not broken: the next transaction runs on it
+            assert backend(cur) == holder
+        with autocommit_cursor(fresh_db) as cur:
+            assert backend(cur) == holder
+        seen: list[int] = []
+
+        def other_thread() -> None:
+            with transaction(fresh_db) as cur:
+                seen.append(backend(cur))
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert seen and seen[0] != holder
+        assert lock_holders() == [holder]
+    assert lock_holders() == []

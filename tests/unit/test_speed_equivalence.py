@@ -153,10 +153,19 @@ def test_find_dates_hints_only_skip_patterns_that_cannot_match(text, with_refere
 
 @settings(max_examples=1000, deadline=None)
 @given(st.text() | st.text(alphabet=st.sampled_from(["\x00", "\x07", "\x85", "\n", "\r", "\t", "\f", "\ud800", "\ue000",
-                                                     "\U000f0000", "\u0378", "\ufffe", "ب", "a", " "]), max_size=80))
+                                                     "\U000f0000", "\u0378", "\ufffe", "ب", "a", " ", "\u061c",
+                                                     "\ufbc3", "\ufdc8", "\u2065", "\ufeff", "\u200c"]), max_size=80))
 def test_control_share_counts_what_a_per_character_loop_counts(text):
     from khabar.ingest import _control_share, _sample
 
     sampled = _sample(text)
     bad = sum(1 for ch in sampled if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch not in "\n\r\t\f")
     assert _control_share(text) == bad / max(len(sampled), 1)
+
+
+def test_no_control_or_unassigned_character_is_taken_for_a_usual_one():
+    from khabar.ingest import _CONTROL_CATEGORIES, _UNUSUAL
+
+    usual = [c for c in range(0x110000) if not _UNUSUAL.match(chr(c))]
+    assert len(usual) > 1000  # the Latin, Arabic and punctuation blocks, less their unassigned points
+    assert [hex(c) for c in usual if unicodedata.category(chr(c)) in _CONTROL_CATEGORIES and chr(c) not in "\n\r\t\f"] == []
