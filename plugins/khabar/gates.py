@@ -497,6 +497,23 @@ def _one_scan(expectation, run_id: str):
     )
 
 
+def _reflect_without_rows(engine, query: str) -> None:
+    """GX learns a query asset's columns (for its column expectations) by running the asset's query as it
+    is and reading the result's column names: every row of the run, bodies and raw texts included, is
+    sent to this process and dropped. On this engine that one statement, the query verbatim (GX's metric
+    queries all wrap it), runs with ``limit 0``: the same columns, no rows."""
+    from sqlalchemy import event
+
+    bare = query.strip()
+
+    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+        if statement.strip() == bare:
+            statement = f"select * from ({bare}) reflected limit 0"
+        return statement, parameters
+
+    event.listen(engine, "before_cursor_execute", before_cursor_execute, retval=True)
+
+
 def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id: str | None = None) -> dict:
     """Run the stage's suite on the run's rows, store the result, raise ``GateFailed`` on failure.
     The result is also rendered to the Data Docs site (``data_docs_dir()``), page
@@ -520,6 +537,7 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
     context = _context(docs)
     source = context.data_sources.add_sql(name="warehouse", connection_string=_sqlalchemy_url(dsn))
     try:
+        _reflect_without_rows(source.get_execution_engine().engine, query)
         asset = source.add_query_asset(name=f"{stage}_rows", query=query)
         batch_definition = asset.add_batch_definition_whole_table("run")
         suite = gx.ExpectationSuite(name=f"news_{stage}")
