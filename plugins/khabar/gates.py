@@ -77,6 +77,13 @@ def _ingest(gxe, day: date) -> GateSpec:
     )
 
 
+def _blank(column: str) -> str:
+    """SQL: the text is empty or only spaces (``length(btrim(column)) = 0``). A text that is not empty
+    and does not start with a space is not blank: left() reads only the start of a long value, where
+    btrim() would read, copy and count all of it (bodies and stripped texts, at every gate)."""
+    return f"({column} = '' or (left({column}, 1) = ' ' and btrim({column}) = ''))"
+
+
 def _active(columns: str = "*") -> str:
     return f"select {columns} from staging.documents where run_id = %(run_id)s and status = 'active'"
 
@@ -112,7 +119,7 @@ def _strip(gxe, day: date) -> GateSpec:
             gxe.ExpectColumnValuesToBeBetween(column="text_loss", min_value=0, max_value=1),
             gxe.UnexpectedRowsExpectation(
                 description="no body is empty after boilerplate removal",
-                unexpected_rows_query="select doc_id from {batch} where length(btrim(stripped_text)) = 0",
+                unexpected_rows_query=f"select doc_id from {{batch}} where {_blank('stripped_text')}",
             ),
             gxe.UnexpectedRowsExpectation(
                 description="no body line matches a lexicon entry (include/furniture.tsv)",
@@ -288,7 +295,7 @@ def _load(gxe, day: date) -> GateSpec:
                 description="every article has a story and a non-empty body",
                 unexpected_rows_query=(
                     f"select a.article_id from reporting.articles a where {in_run}"
-                    " and (a.story_id is null or length(btrim(a.body)) = 0)"
+                    f" and (a.story_id is null or {_blank('a.body')})"
                 ),
             ),
             gxe.UnexpectedRowsExpectation(
