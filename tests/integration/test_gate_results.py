@@ -111,3 +111,22 @@ def test_a_gate_vacuums_the_staged_documents_before_it_checks_them(normalized):
     run_gate(normalized, "normalize", Run(DAY, SAMPLE_LANDING_DIR))
     after = query(normalized, "select coalesce(vacuum_count, 0) from pg_stat_user_tables where relid = 'staging.documents'::regclass")
     assert after[0][0] == before[0][0] + 1
+
+
+@pytest.mark.parametrize("blank", ["", "   ", " " * 3000], ids=["empty", "spaces", "long run of spaces"])
+def test_the_strip_gate_fails_on_a_blank_body(normalized, blank):
+    """The blank check reads only the start of a body (khabar.gates._blank): it still finds a body that
+    is empty or only spaces, however long."""
+    (doc_id, kept) = query(
+        normalized,
+        "select doc_id, stripped_text from staging.documents where run_id = %s and status = 'active' order by doc_id limit 1",
+        (RUN_ID,),
+    )[0]
+    query(normalized, "update staging.documents set stripped_text = %s where run_id = %s and doc_id = %s", (blank, RUN_ID, doc_id))
+    try:
+        with pytest.raises(GateFailed, match="no body is empty after boilerplate removal"):
+            validate_stage(normalized, "strip", RUN_ID, DAY)
+    finally:
+        query(normalized, "update staging.documents set stripped_text = %s where run_id = %s and doc_id = %s", (kept, RUN_ID, doc_id))
+    assert last_result(normalized, "strip", "no body is empty after boilerplate removal")["observed"] == 1
+    assert validate_stage(normalized, "strip", RUN_ID, DAY)["success"]
