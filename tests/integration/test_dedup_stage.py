@@ -152,3 +152,25 @@ def test_shingle_arrays_read_in_binary_form_are_the_stored_arrays(staged, whole)
     assert len(rows) > 4 and any(len(a) > 8 for a, _ in rows)
     for text_form, binary in rows:
         assert _from_array_send(binary).tolist() == text_form
+
+
+def test_fingerprints_copied_in_binary_form_are_the_arrays_given(staged, whole):
+    """prepare writes shingle (int4[]) and band key (int8[]) arrays with a binary COPY: the server stores
+    the very integers given, edge cases included (empty, the extremes), under the given ids."""
+    import numpy as np
+
+    from khabar.dedup_stage import copy_fingerprints
+
+    dsn, _ = staged
+    shingles = {"a": [], "b": [-(2**31), -1, 0, 1, 2**31 - 1], "c": list(range(-500, 500, 7)), "دو": [42]}
+    keys = {"a": [-(2**63), 2**63 - 1], "b": [], "c": [7] * 64}
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("create temporary table s (run_id text, doc_id text, shingles integer[])")
+        cur.execute("create temporary table k (run_id text, doc_id text, band_keys bigint[])")
+        copy_fingerprints(cur, "s", "shingles", "2022-01-21", [(d, np.array(v, dtype=np.int32)) for d, v in shingles.items()])
+        copy_fingerprints(cur, "k", "band_keys", "2022-01-21", [(d, np.array(v, dtype=np.int64)) for d, v in keys.items()])
+        cur.execute("select run_id, doc_id, shingles from s")
+        assert {d: (r, v) for r, d, v in cur.fetchall()} == {d: ("2022-01-21", v) for d, v in shingles.items()}
+        cur.execute("select run_id, doc_id, band_keys from k")
+        assert {d: (r, v) for r, d, v in cur.fetchall()} == {d: ("2022-01-21", v) for d, v in keys.items()}
+    conn.close()
