@@ -248,6 +248,11 @@ class DbClock:
         psycopg2.connect = connect_timed
 
 
+def _peak_rss_mb() -> float:
+    """The peak RSS of this process or of any of its finished children (the batch workers), in MB."""
+    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+
+
 def _batch_task(args: tuple) -> tuple[float, float]:
     """One batch of a stage in a worker process (as a Celery worker runs a mapped task instance): its wall
     time and the part inside psycopg2."""
@@ -331,7 +336,7 @@ def one_size(
             run_gate(dsn, stage, run)
             gate_s = time.perf_counter() - t1
             rows.append({"stage": stage, "seconds": stage_s, "db_seconds": stage_db, "gate_seconds": gate_s,
-                         "busy_seconds": busy or stage_s,
+                         "busy_seconds": busy or stage_s, "peak_rss_mb": _peak_rss_mb(),
                          "result": {k: v for k, v in result.items() if isinstance(v, int)}})
         if top_sql:  # this process' statements (with --workers 2 the batches' run in the workers: not here)
             for step in dict.fromkeys(step for step, _ in DbClock.by_statement):
@@ -344,7 +349,7 @@ def one_size(
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
             cur.execute("select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs")
             seen, articles, dups, quarantined = cur.fetchone()
-        peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        peak = _peak_rss_mb() * 1024
         return {"n": n, "stages": rows, "database": name if keep else None, "workers": workers, "batches": len(batches),
                 "preload_s": preload_s,
                 "peak_rss_mb": peak / 1024,
@@ -420,10 +425,10 @@ def report(res: dict) -> None:
     print(f"   warehouse: {res['runs_row']}" + (f"; kept database {res['database']}" if res.get("database") else ""))
     print(f"   worker start-up (khabar.worker_preload, not timed below): {res['preload_s']:.1f}s" if res.get("preload_s")
           else "   no preload: the first gate imports Great Expectations, normalize loads the normalizer's tables")
-    print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'own work':>10}{'gate s':>8}")
-    for r in stages:
+    print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'own work':>10}{'gate s':>8}{'peak MB':>9}")
+    for r in stages:  # peak MB: the peak RSS so far, after the stage and its gate (the workers' included)
         print(f"   {r['stage']:<10}{r['seconds']:>9.2f}{n / r['seconds']:>9.0f}{r['db_seconds']:>8.2f}"
-              f"{r['busy_seconds'] - r['db_seconds']:>10.2f}{r['gate_seconds']:>8.2f}")
+              f"{r['busy_seconds'] - r['db_seconds']:>10.2f}{r['gate_seconds']:>8.2f}{r.get('peak_rss_mb', 0):>9.0f}")
     print(f"   end to end {wall:.1f}s = {n / wall:.0f} docs/s; stages' own work {own:.1f}s, in psycopg2 {db:.1f}s,"
           f" gates {gates:.1f}s; outside the stages' own work {(db + gates) / (own + db + gates):.0%}"
           f"{' of the processes’ time' if workers > 1 else ''}; peak RSS {res['peak_rss_mb']:.0f} MB")

@@ -215,11 +215,20 @@ def check_owner(dsn: str, run: Run) -> None:
 # ------------------------------------------------------------------------------ stages
 
 
+INGEST_CHUNK = 2000  # documents per COPY at ingest: what the ingest task holds at a time, whatever the day's size
+INGEST_COLUMNS = (
+    "run_id", "doc_id", "file_id", "source_path", "record_index", "file_format", "status", "raw_text", "raw_title", "meta",
+    "batch_no",
+)
+
+
 def ingest(dsn: str, run: Run) -> dict:
     """Discover the day's files, read and decode them, record each file; quarantine what fails
     (with a copy of its bytes). Refused paths are recorded as files too: every discovered file
     has a row in ``staging.files``, the left side of the load gate's conservation. Each document
-    gets its batch; the result names the batches (small: numbers and counts, no text)."""
+    gets its batch; the result names the batches (small: numbers and counts, no text). The documents
+    are COPYed a chunk at a time as the files are read (files in path order, each file's records in
+    order), so the task's memory does not grow with the day."""
     from khabar.document import make_id
     from khabar.ingest import IngestedFile, discover_files, ingest_file
 
@@ -227,41 +236,45 @@ def ingest(dsn: str, run: Run) -> dict:
     files, refused = discover_files(run.landing_root, run.day)
     evidence = quarantine_dir(run)
     infos = [IngestedFile(q.source_path, make_id(q.source_path), 0, "", None, "unknown", "quarantined") for q in refused]
-    docs, bad = [], list(refused)
-    for lf in files:
-        info, file_docs, file_bad = ingest_file(lf, run.max_file_bytes, evidence)
-        infos.append(info)
-        docs += file_docs
-        bad += file_bad
-    docs.sort(key=lambda d: (d.source_path, d.record_index))
-    size, batches = plan_batches(len(docs), run.batch_size or batch_size_from_env())
-    rid = run.run_id
+    bad = list(refused)
+    size, rid = run.batch_size or batch_size_from_env(), run.run_id
+    count, chunk = 0, []
     with transaction(dsn) as cur:
         for table in ("stripped_lines", "quarantine", "documents", "files", "ingests", "ingest_marks"):
             cur.execute(f"delete from staging.{table} where run_id = %s", (rid,))
+        for lf in files:  # in path order, and so the documents in (source_path, record_index) order
+            info, file_docs, file_bad = ingest_file(lf, run.max_file_bytes, evidence)
+            infos.append(info)
+            bad += file_bad
+            for d in sorted(file_docs, key=lambda d: d.record_index):
+                chunk.append((rid, d.doc_id, d.file_id, d.source_path, d.record_index, d.file_format, "active", d.raw_text,
+                              d.raw_title, json.dumps(d.meta, ensure_ascii=False), count // size))
+                count += 1
+            if len(chunk) >= INGEST_CHUNK:
+                copy_records(cur, "staging.documents", INGEST_COLUMNS, chunk)
+                chunk = []
+        copy_records(cur, "staging.documents", INGEST_COLUMNS, chunk)
+        planned, batches = plan_batches(count, size, MAX_BATCHES)
+        if planned != size:  # more than MAX_BATCHES batches of the asked size: fewer, bigger ones, in the same order
+            cur.execute(
+                "update staging.documents d set batch_no = o.n / %(size)s from (select doc_id, row_number() over"
+                ' (order by source_path collate "C", record_index) - 1 as n from staging.documents where run_id = %(run)s) o'
+                " where d.run_id = %(run)s and d.doc_id = o.doc_id",
+                {"size": planned, "run": rid},
+            )
         copy_records(
             cur, "staging.files", ("run_id", "file_id", "source_path", "size_bytes", "sha256", "encoding", "file_format", "status"),
             ((rid, f.file_id, f.relpath, f.size_bytes, f.sha256, f.encoding, f.file_format, f.status) for f in infos),
         )
-        copy_records(
-            cur, "staging.documents",
-            ("run_id", "doc_id", "file_id", "source_path", "record_index", "file_format", "status", "raw_text", "raw_title",
-             "meta", "batch_no"),
-            (
-                (rid, d.doc_id, d.file_id, d.source_path, d.record_index, d.file_format, "active", d.raw_text, d.raw_title,
-                 json.dumps(d.meta, ensure_ascii=False), i // size)
-                for i, d in enumerate(docs)
-            ),
-        )
         _quarantine(cur, rid, bad)
         cur.execute(
             "insert into staging.ingests (run_id, airflow_run_id, batch_size, batches, documents) values (%s, %s, %s, %s, %s)",
-            (rid, run.airflow_run_id, size, batches, len(docs)),
+            (rid, run.airflow_run_id, planned, batches, count),
         )
         cur.execute("insert into staging.ingest_marks (run_id) values (%s)", (rid,))
     return {
-        "files": len(infos), "documents": len(docs), "quarantined": len(bad),
-        "batch_size": size, "batches": list(range(batches)),
+        "files": len(infos), "documents": count, "quarantined": len(bad),
+        "batch_size": planned, "batches": list(range(batches)),
     }
 
 
@@ -341,6 +354,25 @@ def strip_finish(dsn: str, run: Run) -> dict:
         return _strip_finish(cur, run, StripSettings.from_env())
 
 
+FINISH_CHUNK = 2000  # documents strip's finish holds at a time: it reads the day's drafts twice, streamed
+
+
+def _strip_drafts(cur, run_id: str):
+    """The day's active documents as the batches left them, in source order, streamed from a server-side
+    cursor: ``(Document with the draft as its text, draft missing, changed by an earlier finish)``."""
+    with cur.connection.cursor(name="strip_finish_drafts") as stream:
+        stream.itersize = FINISH_CHUNK
+        stream.execute(
+            "select doc_id, source_path, record_index, outlet, strip_draft, strip_draft_line_nos,"
+            " stripped_text is distinct from strip_draft from staging.documents where run_id = %s and status = 'active'"
+            " order by source_path, record_index",
+            (run_id,),
+        )
+        for doc_id, path, index, outlet, draft, nos, changed in stream:
+            doc = Document(doc_id, "", path, index, "", "", outlet=outlet, stripped_text=draft or "", kept_line_nos=list(nos or []))
+            yield doc, draft is None, changed
+
+
 def _strip_finish(cur, run: Run, settings) -> dict:
     from khabar.document import StrippedLine
     from khabar.strip import LEARNED_RULE, count_outlet_lines, line_key, remove_outlet_furniture, update_text_loss
@@ -350,24 +382,29 @@ def _strip_finish(cur, run: Run, settings) -> dict:
     cur.execute("delete from staging.stripped_lines where run_id = %s and rule = %s", (rid, LEARNED_RULE))
     cur.execute("delete from staging.quarantine where run_id = %s and stage = 'strip'", (rid,))
     cur.execute("update staging.documents set status = 'active' where run_id = %s and status = 'quarantined'", (rid,))
-    cur.execute(
-        "select doc_id, source_path, record_index, outlet, strip_draft, strip_draft_line_nos,"
-        " stripped_text is distinct from strip_draft from staging.documents where run_id = %s and status = 'active'"
-        " order by source_path, record_index",
-        (rid,),
-    )
-    rows = cur.fetchall()
-    missing = [f"{path}#{index}" for _, path, index, _, draft, _, _ in rows if draft is None]
+    # First pass over the drafts: the day's line counts per outlet; which documents an earlier finish changed
+    # (restored below) or no batch stripped. Documents are streamed, not held: the task's memory does not
+    # grow with the day.
+    missing: list[str] = []
+    earlier: set[str] = set()
+    documents = 0
+
+    def first_pass():
+        nonlocal documents
+        for doc, no_draft, changed in _strip_drafts(cur, rid):
+            documents += 1
+            if no_draft:
+                missing.append(f"{doc.source_path}#{doc.record_index}")
+                continue
+            if changed:
+                earlier.add(doc.doc_id)
+            yield doc
+
+    counts = count_outlet_lines(first_pass())
     if missing:
         raise IncompleteStage(f"day {rid}: {len(missing)} documents were not stripped by any batch, e.g. {missing[:3]}")
-    docs = [
-        Document(doc_id, "", path, index, "", "", outlet=outlet, stripped_text=draft, kept_line_nos=list(nos or []))
-        for doc_id, path, index, outlet, draft, nos, _ in rows
-    ]
-    earlier = {doc_id for doc_id, *_, changed in rows if changed}  # an earlier finish changed them: restored below
     # Learned furniture: this run's counts plus earlier runs' inside the window. Only run_id < this
     # one counts, so a re-run of a day (or a backfill after later days) sees the same evidence.
-    counts = count_outlet_lines(docs)
     cur.execute(
         "select outlet, line_key, sum(documents) from reporting.outlet_lines"
         " where run_id < %s and run_id >= %s and outlet = any(%s) group by 1, 2",
@@ -379,12 +416,12 @@ def _strip_finish(cur, run: Run, settings) -> dict:
         if counts.get(k, ("", 0))[1] + evidence.get(k, 0) >= settings.min_documents
     }
     outlets = {o for o, _ in furniture}
-    touched = [
-        d for d in docs
-        if d.doc_id in earlier
-        or (d.outlet in outlets and any((d.outlet, line_key(line)) in furniture for line in d.stripped_text.split("\n")))
-    ]
-    if touched:  # their removals so far (the batches'), for line numbers and the text lost
+    learned = 0
+    empty: list[Document] = []
+
+    def settle(touched: list[Document]) -> None:
+        """Learned furniture out of a chunk of documents, starting from their removals so far (the batches')."""
+        nonlocal learned
         cur.execute(
             "select doc_id, line_no, line, rule from staging.stripped_lines where run_id = %s and doc_id = any(%s)"
             " order by doc_id, line_no, rule",
@@ -395,20 +432,32 @@ def _strip_finish(cur, run: Run, settings) -> dict:
             removed.setdefault(doc_id, []).append(StrippedLine(no, line, rule))
         for doc in touched:
             doc.stripped = removed.get(doc.doc_id, [])
-    learned = 0
-    for doc in touched:
-        learned += remove_outlet_furniture(doc, furniture, settings.review_loss_share)
-        update_text_loss(doc, settings.review_loss_share)
-    _update_documents(cur, rid, touched, ("stripped_text", "text_loss", "needs_review"))
-    copy_records(
-        cur, "staging.stripped_lines", ("run_id", "doc_id", "line_no", "line", "rule"),
-        ((rid, d.doc_id, s.line_no, s.line, s.rule) for d in touched for s in d.stripped if s.rule == LEARNED_RULE),
-    )
-    empty = []
-    for doc in docs:
-        if not doc.stripped_text.strip():
-            doc.status = "quarantined"
+            learned += remove_outlet_furniture(doc, furniture, settings.review_loss_share)
+            update_text_loss(doc, settings.review_loss_share)
+        _update_documents(cur, rid, touched, ("stripped_text", "text_loss", "needs_review"))
+        copy_records(
+            cur, "staging.stripped_lines", ("run_id", "doc_id", "line_no", "line", "rule"),
+            ((rid, d.doc_id, s.line_no, s.line, s.rule) for d in touched for s in d.stripped if s.rule == LEARNED_RULE),
+        )
+        empty.extend(d for d in touched if not d.stripped_text.strip())
+
+    # Second pass: the documents holding a learned line (or changed by an earlier finish), a chunk at a time.
+    chunk: list[Document] = []
+    for doc, _, _ in _strip_drafts(cur, rid):
+        if doc.doc_id in earlier or (
+            doc.outlet in outlets and any((doc.outlet, line_key(line)) in furniture for line in doc.stripped_text.split("\n"))
+        ):
+            chunk.append(doc)
+            if len(chunk) >= FINISH_CHUNK:
+                settle(chunk)
+                chunk = []
+        elif not doc.stripped_text.strip():
             empty.append(doc)
+    if chunk:
+        settle(chunk)
+    empty.sort(key=lambda d: (d.source_path, d.record_index))
+    for doc in empty:
+        doc.status = "quarantined"
     _update_documents(cur, rid, empty, ("status",))
     _quarantine(cur, rid, [Quarantined(d.source_path, "strip", "empty after boilerplate removal", d.record_index) for d in empty])
     cur.execute("delete from staging.outlet_lines where run_id = %s", (rid,))
@@ -421,7 +470,7 @@ def _strip_finish(cur, run: Run, settings) -> dict:
     )
     (flagged,) = cur.fetchone()
     return {
-        "documents": len(docs),
+        "documents": documents,
         "learned_furniture_lines": learned,
         "flagged_for_review": flagged,
         "quarantined": len(empty),

@@ -15,7 +15,17 @@ import pytest
 from helpers import query, table_checksums
 from khabar.gates import validate_stage
 from khabar.paths import SAMPLE_LANDING_DIR
-from khabar.pipeline import BATCH_STAGES, FINISH_FUNCTIONS, STAGES, Run, RunSuperseded, run_day, run_finish, run_stage
+from khabar.pipeline import (
+    BATCH_STAGES,
+    FINISH_FUNCTIONS,
+    STAGES,
+    Run,
+    RunSuperseded,
+    plan_batches,
+    run_day,
+    run_finish,
+    run_stage,
+)
 from khabar.warehouse import RunLocked, day_lock
 
 pytestmark = pytest.mark.integration
@@ -97,7 +107,12 @@ def test_the_reference_exercises_learned_furniture_and_copies(fresh_db, referenc
 
 
 @pytest.mark.parametrize(("batch_size", "reverse"), [(1, False), (2, True), (3, False), (10_000, False)])
-def test_any_batch_size_gives_the_same_warehouse(fresh_db, landing, env, reference, batch_size, reverse):
+def test_any_batch_size_gives_the_same_warehouse(fresh_db, landing, env, reference, batch_size, reverse, monkeypatch):
+    import khabar.pipeline as pipeline
+
+    # ingest and strip's finish stream the day in chunks: of one or two documents here, to cross their edges
+    monkeypatch.setattr(pipeline, "INGEST_CHUNK", min(batch_size, 2))
+    monkeypatch.setattr(pipeline, "FINISH_CHUNK", min(batch_size, 2))
     for day in DAYS:
         run = Run(day, landing, airflow_run_id=RUN, quarantine_dir=landing.parent / "q",
                   batch_size=batch_size)
@@ -256,3 +271,30 @@ def test_a_task_runs_its_transactions_on_the_day_locks_connection(fresh_db):
         assert seen and seen[0] != holder
         assert lock_holders() == [holder]
     assert lock_holders() == []
+
+
+@pytest.mark.parametrize(("batch_size", "max_batches"), [(2, 1024), (1, 4)])
+def test_ingest_numbers_batches_in_source_order_as_it_streams(fresh_db, landing, env, monkeypatch, batch_size, max_batches):
+    """Ingest COPYs the documents a chunk at a time as it reads the files: each document's batch is its rank in
+    (source_path, record_index) order over the batch size, and a day of more than ``MAX_BATCHES`` batches of
+    the asked size gets fewer, bigger ones (``plan_batches``), renumbered in the same order."""
+    import khabar.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "INGEST_CHUNK", 3)  # several COPYs even on the sample day
+    monkeypatch.setattr(pipeline, "MAX_BATCHES", max_batches)
+    run = Run(DAYS[0], landing, quarantine_dir=landing.parent / "q", batch_size=batch_size)
+    out = run_stage(fresh_db, "ingest", run)
+    rows = query(
+        fresh_db,
+        "select batch_no, row_number() over (order by source_path collate \"C\", record_index) - 1 from staging.documents"
+        " where run_id = %s order by source_path collate \"C\", record_index",
+        (run.run_id,),
+    )
+    size, batches = plan_batches(len(rows), batch_size, max_batches)
+    assert len(rows) == out["documents"] > 8
+    assert (out["batch_size"], out["batches"]) == (size, list(range(batches)))
+    assert [batch for batch, _ in rows] == [rank // size for _, rank in rows]
+    assert max_batches == 1024 or batches == max_batches  # the sample day has more than 4 documents: capped
+    assert query(fresh_db, "select batch_size, batches, documents from staging.ingests where run_id = %s", (run.run_id,)) == [
+        (size, batches, len(rows))
+    ]
