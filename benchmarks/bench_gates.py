@@ -80,45 +80,30 @@ class Clock:
     def install_sql(self) -> None:
         """Every psycopg2 statement (GX's through SQLAlchemy too) counts, while validating, as the
         expectations' SQL; in every phase its backend's CPU is added to the phase's."""
-        import psycopg2
-        import psycopg2.extensions
+        from psycopg_timing import patch_psycopg2
 
         clock = self
 
-        def timed(method):
-            def wrapper(cur, *a, **k):
-                pid = cur.connection.info.backend_pid
-                wall, cpu = time.perf_counter(), backend_cpu(pid)
-                try:
-                    return method(cur, *a, **k)
-                finally:
-                    wall, cpu = time.perf_counter() - wall, backend_cpu(pid) - cpu
-                    if clock.phase != "gx validation":
-                        clock.cpu[clock.phase] += cpu
-                    else:
-                        clock.wall["gx validation"] -= wall
-                        clock.wall["expectations' SQL"] += wall
-                        clock.cpu["expectations' SQL"] += cpu
-                        text = cur.query.decode(errors="replace") if cur.query else str(a[0] if a else "")
-                        entry = clock.statements[" ".join(text.split())]
-                        entry[0] += wall
-                        entry[1] += cpu
-            return wrapper
+        @contextmanager
+        def around_call(cur, name: str, args: tuple):
+            pid = cur.connection.info.backend_pid
+            wall, cpu = time.perf_counter(), backend_cpu(pid)
+            try:
+                yield
+            finally:
+                wall, cpu = time.perf_counter() - wall, backend_cpu(pid) - cpu
+                if clock.phase != "gx validation":
+                    clock.cpu[clock.phase] += cpu
+                else:
+                    clock.wall["gx validation"] -= wall
+                    clock.wall["expectations' SQL"] += wall
+                    clock.cpu["expectations' SQL"] += cpu
+                    text = cur.query.decode(errors="replace") if cur.query else str(args[0] if args else "")
+                    entry = clock.statements[" ".join(text.split())]
+                    entry[0] += wall
+                    entry[1] += cpu
 
-        class TimedCursor(psycopg2.extensions.cursor):
-            execute = timed(psycopg2.extensions.cursor.execute)
-            executemany = timed(psycopg2.extensions.cursor.executemany)
-            fetchall = timed(psycopg2.extensions.cursor.fetchall)
-            fetchone = timed(psycopg2.extensions.cursor.fetchone)
-            fetchmany = timed(psycopg2.extensions.cursor.fetchmany)
-
-        connect = psycopg2.connect
-
-        def connect_timed(*a, **k):
-            k.setdefault("cursor_factory", TimedCursor)
-            return connect(*a, **k)
-
-        psycopg2.connect = connect_timed
+        patch_psycopg2(around_call)
 
 
 def pair(cell) -> str:

@@ -201,51 +201,39 @@ class DbClock:
 
     @classmethod
     def install(cls, per_statement: bool = False) -> None:
-        import psycopg2
-        import psycopg2.extensions
+        from contextlib import contextmanager
 
-        def timed(method):
-            def wrapper(self, *a, **k):
-                t = time.perf_counter()
-                try:
-                    return method(self, *a, **k)
-                finally:
-                    spent = time.perf_counter() - t
-                    cls.total += spent
-                    if per_statement:
-                        key = " ".join(str(a[0] if a else method.__name__).split())[:110]
-                        if method.__name__.startswith("fetch"):
-                            key = f"{method.__name__} after: {self.query.decode(errors='replace')[:90] if self.query else ''}"
-                            key = " ".join(key.split())
-                        entry = cls.by_statement.setdefault((cls.step, key), [0.0, 0])
-                        entry[0] += spent
-                        entry[1] += 1
-            return wrapper
+        from psycopg_timing import patch_psycopg2
 
-        class TimedCursor(psycopg2.extensions.cursor):
-            execute = timed(psycopg2.extensions.cursor.execute)
-            executemany = timed(psycopg2.extensions.cursor.executemany)
-            fetchall = timed(psycopg2.extensions.cursor.fetchall)
-            fetchone = timed(psycopg2.extensions.cursor.fetchone)
-            fetchmany = timed(psycopg2.extensions.cursor.fetchmany)
-            copy_expert = timed(psycopg2.extensions.cursor.copy_expert)
+        def add(key: str, spent: float) -> None:
+            cls.total += spent
+            if per_statement:
+                entry = cls.by_statement.setdefault((cls.step, key), [0.0, 0])
+                entry[0] += spent
+                entry[1] += 1
 
-        connect = psycopg2.connect
-
-        def connect_timed(*a, **k):  # a new connection (a backend forked, authenticated) is database time too
-            k.setdefault("cursor_factory", TimedCursor)
+        @contextmanager
+        def around_call(cur, name: str, args: tuple):
             t = time.perf_counter()
             try:
-                return connect(*a, **k)
+                yield
             finally:
-                spent = time.perf_counter() - t
-                cls.total += spent
+                key = ""
                 if per_statement:
-                    entry = cls.by_statement.setdefault((cls.step, "(connect)"), [0.0, 0])
-                    entry[0] += spent
-                    entry[1] += 1
+                    key = " ".join(str(args[0] if args else name).split())[:110]
+                    if name.startswith("fetch"):
+                        key = " ".join(f"{name} after: {cur.query.decode(errors='replace')[:90] if cur.query else ''}".split())
+                add(key, time.perf_counter() - t)
 
-        psycopg2.connect = connect_timed
+        @contextmanager
+        def around_connect():  # a new connection (a backend forked, authenticated) is database time too
+            t = time.perf_counter()
+            try:
+                yield
+            finally:
+                add("(connect)", time.perf_counter() - t)
+
+        patch_psycopg2(around_call, around_connect)
 
 
 def _peak_rss_mb() -> float:
