@@ -441,6 +441,9 @@ def header_datelines(raw_text: str, datelines: list[str], body: str) -> list[str
     >>> header_datelines("عنوان\nسه شنبه 5 بهمن 1400\nمتن خبر\n15/7/1383", ["سه شنبه 5 بهمن 1400", "15/7/1383"], "متن خبر")
     ['سه شنبه 5 بهمن 1400']
     """
+    if not datelines:  # nothing to place: the raw text is not folded (it was 0.25 s of CPU per 4,000 documents)
+        return []
+
     def key(text: str) -> str:  # the strip step may have folded letters and spaces in its lines
         return re.sub(r"\s+", " ", fold_text(text).replace("\\n", " "))
 
