@@ -174,6 +174,17 @@ def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
     cur.execute("drop table _khabar_quarantine")
 
 
+def _delete_batch_rows(cur, table: str, run_id: str, batch: int) -> None:
+    """Delete a staging table's rows of one batch's documents (an earlier try's). The batch's ids go as an array,
+    looked up in the table's primary key (run_id, doc_id, ...): a join with the batch's documents hashed all
+    the run's rows of the table in each batch (a cost growing with batches x run)."""
+    cur.execute(
+        f"delete from {table} where run_id = %(run_id)s and doc_id = any(array("
+        "select doc_id from staging.documents where run_id = %(run_id)s and batch_no = %(batch)s))",
+        {"run_id": run_id, "batch": batch},
+    )
+
+
 def check_staging(cur, run_id: str) -> None:
     """Raise ``StagingLost`` when the day was ingested (``staging.ingests``, logged) but its mark in
     ``staging.ingest_marks`` (unlogged, written with the staging rows) is gone: PostgreSQL restarted after
@@ -310,19 +321,12 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
         cur.execute("delete from staging.stripped_lines where run_id = %s", (rid,))
         cur.execute("delete from staging.quarantine where run_id = %s and stage = 'strip'", (rid,))
     else:
-        params = {"run_id": rid, "batch": batch}
-        # The batch's ids as an array, looked up in the primary key: a join with the batch's documents hashed
-        # every stripped line of the run, in each batch (a cost growing with batches x run).
-        cur.execute(
-            "delete from staging.stripped_lines where run_id = %(run_id)s and doc_id = any(array("
-            "select doc_id from staging.documents where run_id = %(run_id)s and batch_no = %(batch)s))",
-            params,
-        )
+        _delete_batch_rows(cur, "staging.stripped_lines", rid, batch)
         cur.execute(
             "delete from staging.quarantine q using staging.documents d where q.run_id = %(run_id)s and q.stage = 'strip'"
             " and d.run_id = q.run_id and d.source_path = q.source_path and d.record_index = q.record_index"
             " and d.batch_no = %(batch)s",
-            params,
+            {"run_id": rid, "batch": batch},
         )
     for doc in docs:
         doc.status = "active"
@@ -519,11 +523,7 @@ def date_tag(dsn: str, run: Run, batch: int | None = None) -> dict:
         if batch is None:
             cur.execute("delete from staging.date_mentions where run_id = %s", (rid,))
         else:
-            cur.execute(  # by primary key, as strip's stripped lines
-                "delete from staging.date_mentions where run_id = %s and doc_id = any(array("
-                "select doc_id from staging.documents where run_id = %s and batch_no = %s))",
-                (rid, rid, batch),
-            )
+            _delete_batch_rows(cur, "staging.date_mentions", rid, batch)
         mentions = copy_records(
             cur, "staging.date_mentions",
             ("run_id", "doc_id", "start_char", "end_char", "surface", "resolved_day", "resolved_jalali", "calendar", "kind",

@@ -155,13 +155,18 @@ def day_lock(dsn: str, run_id: str, shared: bool = False) -> Iterator[None]:
         conn.close()
 
 
+def _idle_lock_connection(dsn: str) -> psycopg2.extensions.connection | None:
+    """The connection holding this thread's day lock for ``dsn``, if no transaction is open on it."""
+    held = _LOCK_CONNECTION.get()
+    return held[1] if held is not None and held[0] == dsn and not held[1].closed else None
+
+
 @contextlib.contextmanager
 def transaction(dsn: str) -> Iterator[psycopg2.extensions.cursor]:
     """One transaction: committed when the block ends, rolled back on any exception. Inside a ``day_lock``
     block of the same DSN it runs on the lock's connection (the session lock outlives the transaction)."""
-    held = _LOCK_CONNECTION.get()
-    if held is not None and held[0] == dsn and not held[1].closed:
-        conn = held[1]
+    conn = _idle_lock_connection(dsn)
+    if conn is not None:
         token = _LOCK_CONNECTION.set(None)  # in use: a transaction opened inside this one gets its own connection
         conn.autocommit = False
         try:
@@ -186,9 +191,9 @@ def transaction(dsn: str) -> Iterator[psycopg2.extensions.cursor]:
 def autocommit_cursor(dsn: str) -> Iterator[psycopg2.extensions.cursor]:
     """A cursor outside any transaction (for VACUUM): on the day lock's connection inside a ``day_lock`` block
     of the same DSN, else on a connection of its own."""
-    held = _LOCK_CONNECTION.get()
-    if held is not None and held[0] == dsn and not held[1].closed:
-        with held[1].cursor() as cur:
+    held = _idle_lock_connection(dsn)
+    if held is not None:
+        with held.cursor() as cur:
             yield cur
         return
     conn = connect(dsn)
