@@ -32,7 +32,7 @@ TIMESTAMPS = {"ingested_at", "quarantined_at", "loaded_at", "applied_at", "check
 
 def _forget_run(cur, params) -> None:
     """The run's reporting rows deleted, as before its first load (in the caller's transaction)."""
-    for table in ("stripped_lines", "lsh_bands", "dedup_shingles"):
+    for table in ("stripped_lines", "lsh_bands", "lsh_article_bands", "dedup_shingles"):
         cur.execute(f"delete from reporting.{table} where article_id in"
                     " (select article_id from reporting.articles where run_id = %(run_id)s)", params)
     for table in ("date_mentions", "dedup_decisions", "date_coverage", "duplicates", "quarantine", "files", "outlet_lines", "runs"):
