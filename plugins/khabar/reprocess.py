@@ -252,13 +252,15 @@ def keep_stage_outputs(cur, run_id: str) -> int:
     read back from the warehouse). Returns the number of documents kept. Strip's titles are computed first and
     go in with the rows (an update afterwards rewrote every kept row: as long as writing them)."""
     cur.execute(
-        "select d.doc_id, d.raw_title, d.file_format, d.meta, t.line from staging.documents d"
+        # of the metadata, only a page's title (strip_title reads no other key): not every document's whole JSON
+        "select d.doc_id, d.raw_title, d.file_format, case when d.file_format = 'html' then d.meta -> 'title' end, t.line"
+        " from staging.documents d"
         " left join lateral (select s.line from staging.stripped_lines s where s.run_id = d.run_id"
         " and s.doc_id = d.doc_id and s.rule = 'title' order by s.line_no limit 1) t on true"
         " where d.run_id = %s",
         (run_id,),
     )
-    titles = [(doc_id, strip_title(raw, fmt, meta or {}, line)) for doc_id, raw, fmt, meta, line in cur.fetchall()]
+    titles = [(doc_id, strip_title(raw, fmt, {"title": meta_title}, line)) for doc_id, raw, fmt, meta_title, line in cur.fetchall()]
     cur.execute("create temporary table if not exists _khabar_kept_titles (doc_id text, title text) on commit drop")
     cur.execute("truncate _khabar_kept_titles")
     copy_records(cur, "_khabar_kept_titles", ("doc_id", "title"), titles)
