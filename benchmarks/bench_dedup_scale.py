@@ -96,7 +96,7 @@ def _warehouse_chunk(job: tuple[str, int, int, int]) -> int:
         articles.append((aid, f"{run_id}/synthetic.jsonl", i, body, "", when, "record_field", aid, "true", h, len(body.split()), run_id))
         stories.append((aid, aid, 1, when))
         arrays.append((aid, _array_text(arr)))
-        bands.extend((key, aid) for key in keys)
+        bands.extend((aid, band, key) for band, key in enumerate(keys))
     with transaction(dsn) as cur:
         copy_rows(
             cur, "reporting.articles",
@@ -106,7 +106,7 @@ def _warehouse_chunk(job: tuple[str, int, int, int]) -> int:
         )
         copy_rows(cur, "reporting.stories", ("story_id", "canonical_article_id", "article_count", "first_published_at"), stories)
         copy_rows(cur, "reporting.dedup_shingles", ("article_id", "shingles"), arrays)
-        copy_rows(cur, "reporting.lsh_bands", ("band_key", "article_id"), bands)
+        copy_rows(cur, "reporting.lsh_bands", ("article_id", "band", "band_key"), bands)
     return stop - start
 
 

@@ -140,18 +140,17 @@ delete from reporting.outlet_lines where run_id = %(run_id)s;
 insert into reporting.outlet_lines (run_id, outlet, line_key, line, documents)
 select run_id, outlet, line_key, line, documents from staging.outlet_lines where run_id = %(run_id)s;
 
--- staging keeps a document's band keys as one array (band b at position b + 1), and so does the warehouse
--- (lsh_article_bands); reporting.lsh_bands, a row per key, is what dedup looks keys up in (no band column, migration
--- 021: a key is of one band). Its rows go in in band_key order: into the band_key index in order (at random, each insert reads and
--- dirties its own leaf page, and the index outgrows shared_buffers at 100k documents).
+-- staging keeps a document's band keys as one array (band b at position b + 1); the warehouse a row per band,
+-- inserted in band_key order: into the band_key index in order (at random, each insert reads and dirties its own
+-- leaf page, and the index outgrows shared_buffers at 100k documents)
 insert into reporting.lsh_article_bands (article_id, band_keys)
 select l.doc_id, l.band_keys from staging.lsh_bands l
  where l.run_id = %(run_id)s and not exists (select 1 from lsh_kept k where k.article_id = l.doc_id);
-insert into reporting.lsh_bands (band_key, article_id)
-select k.band_key, l.doc_id
-  from staging.lsh_bands l, unnest(l.band_keys) as k(band_key)
- where l.run_id = %(run_id)s and not exists (select 1 from lsh_kept kept where kept.article_id = l.doc_id)
- order by k.band_key;
+insert into reporting.lsh_bands (article_id, band, band_key)
+select l.doc_id, k.ord - 1, k.band_key
+from staging.lsh_bands l, unnest(l.band_keys) with ordinality as k(band_key, ord)
+where l.run_id = %(run_id)s and not exists (select 1 from lsh_kept kept where kept.article_id = l.doc_id)
+order by k.band_key;
 
 insert into reporting.dedup_shingles (article_id, shingles)
 select doc_id, shingles from staging.dedup_shingles where run_id = %(run_id)s;

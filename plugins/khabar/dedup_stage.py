@@ -215,10 +215,8 @@ def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict
             "create temporary table dedup_warehouse_pairs on commit drop as"
             " select p.doc_id, d.rank as doc_rank, p.article_id,"
             "        row_number() over (partition by p.article_id order by d.rank) = 1 as first_of_other"
-            # a key is of one band (khabar.dedup.band_keys): reporting.lsh_bands keeps no band column
-            " from (select distinct s.doc_id, r.article_id from ("
-            "       select l.doc_id, k.band_key from staging.lsh_bands l, unnest(l.band_keys) as k(band_key) where l.run_id = %(run)s"
-            "       ) s join reporting.lsh_bands r on r.band_key = s.band_key) p"
+            f" from (select distinct s.doc_id, r.article_id from ({RUN_BANDS}) s"
+            "       join reporting.lsh_bands r on r.band = s.band and r.band_key = s.band_key) p"
             " join dedup_docs d on d.doc_id = p.doc_id"
             " join reporting.articles a on a.article_id = p.article_id and a.run_id <> %(run)s",
             {"run": run_id},
