@@ -35,7 +35,8 @@ def _forget_run(cur, params) -> None:
     for table in ("stripped_lines", "lsh_bands", "lsh_article_bands", "dedup_shingles"):
         cur.execute(f"delete from reporting.{table} where article_id in"
                     " (select article_id from reporting.articles where run_id = %(run_id)s)", params)
-    for table in ("date_mentions", "dedup_decisions", "date_coverage", "duplicates", "quarantine", "files", "outlet_lines", "runs"):
+    for table in ("date_mentions", "dedup_decisions", "date_coverage", "duplicates", "quarantine", "files", "outlet_lines", "runs",
+                  "stage_outputs"):
         cur.execute(f"delete from reporting.{table} where run_id = %(run_id)s", params)
     cur.execute("delete from reporting.stories")
     cur.execute("delete from reporting.story_merges")

@@ -10,8 +10,8 @@
 analyze staging.documents (run_id, doc_id, file_id, source_path, record_index, status, story_id);
 analyze staging.files;
 analyze staging.quarantine;
-analyze staging.stripped_lines;
-analyze staging.date_mentions;
+analyze staging.stripped_lines (run_id, doc_id);  -- not the lines: sorting 30,000 sampled texts for their statistics, which no plan uses
+analyze staging.date_mentions (run_id, doc_id);
 analyze staging.lsh_bands (run_id, doc_id);  -- not the key arrays: dedup analyzed them when it wrote them, and the load joins on doc_id
 analyze staging.dedup_shingles (run_id, doc_id);  -- not the arrays: their statistics cost 0.7 s at 10k and no plan uses them
 analyze staging.dedup_decisions;
@@ -69,25 +69,41 @@ delete from reporting.articles a
    and not exists (select 1 from staging.documents d
                     where d.run_id = %(run_id)s and d.doc_id = a.article_id and d.status = 'active');
 
+-- The canonical article each story the run touches will have once the run's articles are in (as the stories
+-- insert below picks it), so that they go in with is_canonical set: the update after the stories then changes
+-- only other days' articles whose story's canonical moved, not every article of a first load again.
+create temporary table story_canonicals on commit drop as
+select distinct on (story_id) story_id, article_id
+  from (select story_id, doc_id as article_id, published_at, word_count from staging.documents
+         where run_id = %(run_id)s and status = 'active'
+        union all
+        select a.story_id, a.article_id, a.published_at, a.word_count from reporting.articles a
+         where a.story_id in (select story_id from touched_stories) and a.run_id <> %(run_id)s
+           and not exists (select 1 from staging.documents d
+                            where d.run_id = %(run_id)s and d.doc_id = a.article_id and d.status = 'active')) m
+ order by story_id, published_at asc nulls last, word_count desc, article_id;
+analyze story_canonicals;
+
 insert into reporting.articles as a (
     article_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
     date_source, date_reason, story_id, is_canonical, body_hash, word_count, run_id,
     date_confidence, date_calendar, date_weekday_mismatch,
     byline, photo_credit, cited_source, text_loss, needs_review,
     pipeline_version)
-select doc_id, source_path, record_index, outlet, title, body, raw_text, published_at, published_jalali,
-       date_source, date_reason, story_id, false, body_hash, word_count, run_id,
-       date_confidence, date_calendar, date_weekday_mismatch,
-       byline, photo_credit, cited_source, text_loss, coalesce(needs_review, false),
+select d.doc_id, d.source_path, d.record_index, d.outlet, d.title, d.body, d.raw_text, d.published_at, d.published_jalali,
+       d.date_source, d.date_reason, d.story_id, c.article_id is not null, d.body_hash, d.word_count, d.run_id,
+       d.date_confidence, d.date_calendar, d.date_weekday_mismatch,
+       d.byline, d.photo_credit, d.cited_source, d.text_loss, coalesce(d.needs_review, false),
        %(version)s
-  from staging.documents
- where run_id = %(run_id)s and status = 'active'
+  from staging.documents d
+  left join story_canonicals c on c.story_id = d.story_id and c.article_id = d.doc_id
+ where d.run_id = %(run_id)s and d.status = 'active'
 on conflict (article_id) do update set
     source_path = excluded.source_path, record_index = excluded.record_index, outlet = excluded.outlet, title = excluded.title,
     body = excluded.body, raw_text = excluded.raw_text, published_at = excluded.published_at,
     published_jalali = excluded.published_jalali, date_source = excluded.date_source,
     date_reason = excluded.date_reason, story_id = excluded.story_id, body_hash = excluded.body_hash,
-    word_count = excluded.word_count, run_id = excluded.run_id,
+    is_canonical = excluded.is_canonical, word_count = excluded.word_count, run_id = excluded.run_id,
     date_confidence = excluded.date_confidence, date_calendar = excluded.date_calendar,
     date_weekday_mismatch = excluded.date_weekday_mismatch,
     byline = excluded.byline, photo_credit = excluded.photo_credit, cited_source = excluded.cited_source,
@@ -225,6 +241,8 @@ select story_id,
  where story_id in (select story_id from touched_stories)
  group by story_id;
 
+-- (the run's articles went in with theirs: this changes an article of another day whose story's canonical moved,
+-- or one the run's story canonicals did not foresee)
 update reporting.articles a
    set is_canonical = (a.article_id = s.canonical_article_id)
   from reporting.stories s

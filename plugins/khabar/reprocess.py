@@ -8,8 +8,9 @@ file-level rows of ``reporting.files`` (format, encoding, sha256) and the ingest
 they were. JSON records are stored as the record's JSON text, so ``khabar.ingest.parse_file`` rebuilds the
 same document (title, metadata) ingest made. When the first stage to re-run is not strip, the outputs of
 the stages before it come back too, from what the load kept in ``reporting.stage_outputs`` (migration 012:
-each document's staging row, strip's title, its stripped lines and date mentions) and the day's rows of
-``outlet_lines``, ``date_coverage`` and the quarantine. Then the stages and their gates run as in
+each document's staging row, strip's title, its stripped lines and date mentions; since migration 021 an
+article's body, lines and mentions from ``articles``, ``stripped_lines`` and ``date_mentions``) and the day's
+rows of ``outlet_lines``, ``date_coverage`` and the quarantine. Then the stages and their gates run as in
 ``news_ingest``, the load replaces the day, and ``reporting.reprocess_changes`` records, per document, the
 outcome, body, date or story that moved, with the pipeline versions before and after.
 """
@@ -200,36 +201,46 @@ def rebuild_staging(dsn: str, run: Run, reprocess_id: str, first: str = REPROCES
 
 
 # Each row is kept as the JSON of its columns minus those named here: the JSON is built from the other columns
-# alone (a row's JSON made whole and then trimmed converted raw_text and strip's drafts only to drop them: half
-# the cost of keeping the documents). Without strip's drafts: only strip's finish reads them, and a kept strip is
-# never finished again.
+# alone (a row's JSON made whole and then trimmed converted raw_text and strip's drafts only to drop them). Without
+# strip's drafts: only strip's finish reads them, and a kept strip is never finished again. A document's texts are
+# columns of their own (migration 021): copied as staging compressed them, not decompressed into the JSON and
+# compressed again with it, and an article's body not at all (reporting.articles holds it).
 _KEEP_WITHOUT = {
-    "documents": ("run_id", "raw_text", "strip_draft", "strip_draft_line_nos"),
+    "documents": ("run_id", "raw_text", "strip_draft", "strip_draft_line_nos", "stripped_text", "body"),
     "stripped_lines": ("run_id",),
     "date_mentions": ("run_id",),
 }
 
+# An article's stripped lines and date mentions are the rows reporting.stripped_lines and date_mentions hold
+# for it (the load has just copied them from the same staging rows): only the other documents' are kept here.
 _KEEP_SQL = """
 delete from reporting.stage_outputs where run_id = %(run_id)s;
-insert into reporting.stage_outputs (run_id, kind, doc_id, row, stripped_title)
-select %(run_id)s, 'document', d.doc_id, to_jsonb(d), t.title
-  from (select {documents} from staging.documents where run_id = %(run_id)s) d
-  left join _khabar_kept_titles t on t.doc_id = d.doc_id;
+insert into reporting.stage_outputs (run_id, kind, doc_id, row, stripped_title, stripped_text, body, article)
+select %(run_id)s, 'document', s.doc_id, to_jsonb(d), t.title, s.stripped_text,
+       case when s.status <> 'active' then s.body end, s.status = 'active'
+  from staging.documents s
+ cross join lateral (select {documents}) d
+  left join _khabar_kept_titles t on t.doc_id = s.doc_id
+ where s.run_id = %(run_id)s;
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)
 select %(run_id)s, 'stripped_line', s.doc_id, to_jsonb(s)
-  from (select {stripped_lines} from staging.stripped_lines where run_id = %(run_id)s) s;
+  from (select {stripped_lines} from staging.stripped_lines s where s.run_id = %(run_id)s
+           and not exists (select 1 from staging.documents a where a.run_id = s.run_id and a.doc_id = s.doc_id
+                                                                and a.status = 'active')) s;
 insert into reporting.stage_outputs (run_id, kind, doc_id, row)
 select %(run_id)s, 'date_mention', m.doc_id, to_jsonb(m)
-  from (select {date_mentions} from staging.date_mentions where run_id = %(run_id)s) m;
+  from (select {date_mentions} from staging.date_mentions m where m.run_id = %(run_id)s
+           and not exists (select 1 from staging.documents a where a.run_id = m.run_id and a.doc_id = m.doc_id
+                                                                and a.status = 'active')) m;
 """
 
 
-def _kept_columns(cur, table: str) -> str:
-    """The columns of ``staging.<table>`` a kept row holds, in table order, as a select list."""
+def _kept_columns(cur, table: str, alias: str = "") -> str:
+    """The columns of ``staging.<table>`` a kept row holds, in table order, as a select list (of ``alias``'s)."""
     cur.execute(
-        "select string_agg(quote_ident(attname), ', ' order by attnum) from pg_attribute"
+        "select string_agg(%s || quote_ident(attname), ', ' order by attnum) from pg_attribute"
         " where attrelid = %s::regclass and attnum > 0 and not attisdropped and attname <> all(%s)",
-        (f"staging.{table}", list(_KEEP_WITHOUT[table])),
+        (f"{alias}." if alias else "", f"staging.{table}", list(_KEEP_WITHOUT[table])),
     )
     return cur.fetchone()[0]
 
@@ -237,24 +248,31 @@ def _kept_columns(cur, table: str) -> str:
 def keep_stage_outputs(cur, run_id: str) -> int:
     """Keep the day's documents as the chain left them, with strip's title and their stripped lines and
     date mentions, so that a later re-processing can start at any stage (``khabar.pipeline.load`` calls
-    this inside its transaction). Returns the number of documents kept. Strip's titles are computed first and
+    this inside its transaction, after the load's own statements: an article's body, lines and mentions are
+    read back from the warehouse). Returns the number of documents kept. Strip's titles are computed first and
     go in with the rows (an update afterwards rewrote every kept row: as long as writing them)."""
     cur.execute(
-        "select d.doc_id, d.raw_title, d.file_format, d.meta, t.line from staging.documents d"
+        # of the metadata, only a page's title (strip_title reads no other key): not every document's whole JSON
+        "select d.doc_id, d.raw_title, d.file_format, case when d.file_format = 'html' then d.meta -> 'title' end, t.line"
+        " from staging.documents d"
         " left join lateral (select s.line from staging.stripped_lines s where s.run_id = d.run_id"
         " and s.doc_id = d.doc_id and s.rule = 'title' order by s.line_no limit 1) t on true"
         " where d.run_id = %s",
         (run_id,),
     )
-    titles = [(doc_id, strip_title(raw, fmt, meta or {}, line)) for doc_id, raw, fmt, meta, line in cur.fetchall()]
+    titles = [(doc_id, strip_title(raw, fmt, {"title": meta_title}, line)) for doc_id, raw, fmt, meta_title, line in cur.fetchall()]
     cur.execute("create temporary table if not exists _khabar_kept_titles (doc_id text, title text) on commit drop")
     cur.execute("truncate _khabar_kept_titles")
     copy_records(cur, "_khabar_kept_titles", ("doc_id", "title"), titles)
     cur.execute("analyze _khabar_kept_titles")
-    cur.execute(_KEEP_SQL.format(**{table: _kept_columns(cur, table) for table in _KEEP_WITHOUT}), {"run_id": run_id})
+    columns = {table: _kept_columns(cur, table, "s" if table == "documents" else "") for table in _KEEP_WITHOUT}
+    cur.execute(_KEEP_SQL.format(**columns), {"run_id": run_id})
     return len(titles)
 
 
+# Rows kept before migration 021 (article is null) hold the whole row, texts included, in their JSON, and
+# every document's lines and mentions as rows of their own; later ones hold the texts in columns, and an
+# article's body, lines and mentions are the warehouse's.
 _RESTORE_SQL = """
 create temporary table rebuilt on commit drop as
     select doc_id, raw_text from staging.documents where run_id = %(run_id)s;
@@ -265,9 +283,13 @@ insert into staging.documents
 select (jsonb_populate_record(null::staging.documents,
             o.row || jsonb_build_object('run_id', %(run_id)s, 'raw_text', r.raw_text,
                                         'status', case when q.stage is null then 'active' else 'quarantined' end)
+                  || case when o.article is null then '{}'::jsonb
+                          else jsonb_build_object('stripped_text', o.stripped_text,
+                                                  'body', case when o.article then a.body else o.body end) end
                   || case when %(retitle)s then jsonb_build_object('title', o.stripped_title) else '{}'::jsonb end)).*
   from rebuilt r
   join reporting.stage_outputs o on o.run_id = %(run_id)s and o.kind = 'document' and o.doc_id = r.doc_id
+  left join reporting.articles a on o.article and a.article_id = o.doc_id
   left join reporting.quarantine q on q.run_id = %(run_id)s and q.source_path = o.row->>'source_path'
                                   and q.record_index = (o.row->>'record_index')::integer and q.stage = any(%(kept)s);
 insert into staging.quarantine (run_id, source_path, record_index, stage, reason, sha256, size_bytes, evidence_path, raw_record)
@@ -279,6 +301,10 @@ _RESTORE_STRIP_SQL = """
 insert into staging.stripped_lines
 select (jsonb_populate_record(null::staging.stripped_lines, row || jsonb_build_object('run_id', run_id))).*
   from reporting.stage_outputs where run_id = %(run_id)s and kind = 'stripped_line';
+insert into staging.stripped_lines (run_id, doc_id, line_no, line, rule)
+select o.run_id, s.article_id, s.line_no, s.line, s.rule
+  from reporting.stage_outputs o join reporting.stripped_lines s on s.article_id = o.doc_id
+ where o.run_id = %(run_id)s and o.kind = 'document' and o.article;
 insert into staging.outlet_lines (run_id, outlet, line_key, line, documents)
 select run_id, outlet, line_key, line, documents from reporting.outlet_lines where run_id = %(run_id)s;
 """
@@ -287,6 +313,12 @@ _RESTORE_DATES_SQL = """
 insert into staging.date_mentions
 select (jsonb_populate_record(null::staging.date_mentions, row || jsonb_build_object('run_id', run_id))).*
   from reporting.stage_outputs where run_id = %(run_id)s and kind = 'date_mention';
+insert into staging.date_mentions (run_id, doc_id, start_char, end_char, surface, resolved_day, resolved_jalali,
+                                   calendar, kind, weekday_ok, confidence)
+select o.run_id, m.article_id, m.start_char, m.end_char, m.surface, m.resolved_day, m.resolved_jalali,
+       m.calendar, m.kind, m.weekday_ok, m.confidence
+  from reporting.stage_outputs o join reporting.date_mentions m on m.article_id = o.doc_id
+ where o.run_id = %(run_id)s and o.kind = 'document' and o.article;
 insert into staging.date_coverage select * from reporting.date_coverage where run_id = %(run_id)s;
 """
 

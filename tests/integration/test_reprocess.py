@@ -221,3 +221,58 @@ def test_a_day_without_stored_outputs_is_refused_unless_strip_runs(loaded):
         reprocess_range(loaded, DAYS[0], DAYS[0], "no-outputs", ["dedup"])
     reprocess_range(loaded, DAYS[0], DAYS[0], "no-outputs")  # the whole chain needs none, and stores them again
     assert query(loaded, "select count(*) > 0 from reporting.stage_outputs where run_id = %s", (DAYS[0].isoformat(),)) == [(True,)]
+
+
+# ------------------------------------------------------------------------------ what the load keeps (migration 021)
+
+
+def test_an_articles_lines_and_mentions_are_the_warehouses_and_the_others_are_kept(loaded):
+    # the restore puts reporting.stripped_lines and date_mentions rows back into staging column for column
+    columns = dict(query(loaded, "select table_schema || '.' || table_name, array_agg(column_name::text order by column_name)"
+                                 " from information_schema.columns where table_name in ('stripped_lines', 'date_mentions')"
+                                 " and table_schema in ('staging', 'reporting')"
+                                 " and column_name not in ('run_id', 'doc_id', 'article_id') group by 1"))
+    assert columns["staging.stripped_lines"] == columns["reporting.stripped_lines"]
+    assert columns["staging.date_mentions"] == columns["reporting.date_mentions"]
+    kept = query(loaded, "select o.article, o.row->>'status', o.body is null, o.stripped_text is null, o.row ? 'body',"
+                         " count(*) from reporting.stage_outputs o where o.kind = 'document' group by 1, 2, 3, 4, 5")
+    # an article's body is its warehouse row's; every other document keeps its own; no text inside the JSON
+    assert {(article, status == "active", no_body, no_text, in_json) for article, status, no_body, no_text, in_json, _ in kept} \
+        == {(True, True, True, False, False), (False, False, False, False, False)}
+    assert query(loaded, "select count(*) from reporting.stage_outputs o join reporting.articles a on a.article_id = o.doc_id"
+                         " where o.kind in ('stripped_line', 'date_mention')") == [(0,)]
+    assert query(loaded, "select count(*) from reporting.stage_outputs where kind = 'stripped_line'")[0][0] > 0
+
+
+def test_outputs_kept_before_migration_021_are_restored_as_before(loaded):
+    """Rows kept in the earlier form (the whole row in the JSON, every document's lines and mentions) still
+    restore the day: they are made here from the current ones, and a re-run of dedup alone leaves what the
+    whole chain leaves."""
+    reprocess_range(loaded, DAYS[0], DAYS[-1], "whole-chain")
+    whole = data(loaded)
+    query(loaded, """
+        insert into reporting.stage_outputs (run_id, kind, doc_id, row)
+        select o.run_id, 'stripped_line', s.article_id,
+               jsonb_build_object('doc_id', s.article_id, 'line_no', s.line_no, 'line', s.line, 'rule', s.rule)
+          from reporting.stage_outputs o join reporting.stripped_lines s on s.article_id = o.doc_id
+         where o.kind = 'document' and o.article
+        union all
+        select o.run_id, 'date_mention', m.article_id, to_jsonb(m) - 'article_id' - 'run_id' || jsonb_build_object('doc_id', m.article_id)
+          from reporting.stage_outputs o join reporting.date_mentions m on m.article_id = o.doc_id
+         where o.kind = 'document' and o.article
+        returning 1""")
+    query(loaded, """
+        update reporting.stage_outputs o
+           set row = o.row || jsonb_build_object('stripped_text', o.stripped_text,
+                                                 'body', case when o.article then a.body else o.body end),
+               stripped_text = null, body = null, article = null
+          from reporting.stage_outputs k left join reporting.articles a on a.article_id = k.doc_id and k.article
+         where k.run_id = o.run_id and k.kind = o.kind and k.doc_id = o.doc_id and o.kind = 'document'
+        returning 1""")
+    assert query(loaded, "select count(*) from reporting.stage_outputs where kind = 'document' and article is not null") == [(0,)]
+
+    summary = reprocess_range(loaded, DAYS[0], DAYS[-1], "old-outputs", ["dedup"])
+
+    assert data(loaded) == whole and summary["documents_changed"] == 0
+    # the load kept the days again, in the current form
+    assert query(loaded, "select count(*) from reporting.stage_outputs where kind = 'document' and article is null") == [(0,)]
