@@ -125,8 +125,9 @@ def test_static_assets_are_copied_once_and_restored_when_missing(ingested, tmp_p
 
 
 def test_the_index_lists_what_gxs_own_index_lists(ingested, tmp_path, monkeypatch):
-    """The index builder reads a listed result's JSON for its success and metadata (khabar.gx_views):
-    the links it builds are those of GX's DefaultSiteIndexBuilder, passed and failed results alike."""
+    """The index builder reads a listed result's JSON for its success and metadata, and matches pages with
+    results by their stored keys (khabar.gx_views): the links it builds are those of GX's
+    DefaultSiteIndexBuilder, passed and failed results alike."""
     import khabar.gates as gates
 
     monkeypatch.setenv("NEWS_DATA_DOCS_DIR", str(tmp_path))
@@ -153,6 +154,19 @@ def test_the_index_lists_what_gxs_own_index_lists(ingested, tmp_path, monkeypatc
         assert (type(builder.site_index_builder).__module__ == "khabar.gx_views") is not default
         return builder.site_index_builder.build()[1]
 
-    ours, gxs = index_links(default=False), index_links(default=True)
+    # a page whose stored result is gone is removed from the site and not listed, by both
+    (page, *_) = pages(tmp_path, "ingest")
+    orphan = page.parents[1] / "20200101T000000.000000Z" / page.name
+
+    def orphan_page() -> None:
+        orphan.parent.mkdir(exist_ok=True)
+        orphan.write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
+
+    orphan_page()
+    gxs = index_links(default=True)
+    assert not orphan.exists()
+    orphan_page()
+    ours = index_links(default=False)
+    assert not orphan.exists()
     assert ours == gxs
     assert sorted(link["validation_success"] for link in ours["validations_links"]) == [False, True]
