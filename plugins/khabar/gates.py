@@ -23,7 +23,10 @@ from khabar.warehouse import quote_literal, transaction
 # space, runs of spaces and tabs as one, trimmed). The letters are replaced in the whole body, a replace()
 # a character (translate() compares every character with each of its list: twice the CPU at 10k documents);
 # the body is split in the select list (a set-returning function in FROM writes every line to a tuplestore
-# and reads it back), and the costly regex runs only on a line that has a run to collapse.
+# and reads it back), and the costly regex runs only on a line that has a run to collapse. It matches the runs
+# (two or more spaces or tabs, or one tab), not every space: a run of any length still becomes one space (an
+# alternation is greedy: the longest run wins), and a paragraph is not rebuilt a match a word. (No braces in
+# patterns here: GX formats the query with str.format.)
 FOLD_REPLACEMENTS = (("ي", "ی"), ("ك", "ک"), ("ى", "ی"), ("ة", "ه"), ("\u200c", " "), ("ـ", ""), ("\u200f", ""), ("\u200e", ""))
 
 
@@ -35,7 +38,7 @@ def _folded(column: str) -> str:
 
 _STRIP_LINES = (
     "select doc_id, source_path, btrim(case when strpos(t, '  ') > 0 or strpos(t, E'\\t') > 0"
-    " then regexp_replace(t, '[ \\t]+', ' ', 'g') else t end, ' ') as l"
+    " then regexp_replace(t, '[ \\t][ \\t]+|\\t', ' ', 'g') else t end, ' ') as l"
     f" from (select doc_id, source_path, string_to_table({_folded('stripped_text')}, E'\\n') as t from {{batch}} offset 0) lines"
     " offset 0"
 )
@@ -108,9 +111,10 @@ def _strip(gxe, day: date) -> GateSpec:
             return f"l ~ any(array[{', '.join(literal(p) for p in patterns)}])"
         return f"l ~ {literal('|'.join(f'({p})' for p in patterns))}"
 
-    # words = spaces + 1: a folded line has no run of spaces (= the number of pieces split on ' +');
-    # a space is one byte, and octet_length does not count characters
-    short = f"octet_length(l) - octet_length(replace(l, ' ', '')) < {FURNITURE_LINE_MAX_WORDS}"
+    # words = spaces + 1: a folded line has no run of spaces and no space at either end, so it has fewer than
+    # N spaces exactly when its (N + 1)th piece split on ' ' is empty; split_part stops at that piece, where
+    # counting the spaces read and copied all of a paragraph
+    short = f"split_part(l, ' ', {FURNITURE_LINE_MAX_WORDS + 1}) = ''"
     return GateSpec(
         _active("doc_id, source_path, stripped_text, title, text_loss, needs_review"),
         [
@@ -191,11 +195,15 @@ def _date_tag(gxe, day: date) -> GateSpec:
                 ),
             ),
             # GX leaves the alias of {batch} to the query when the query has a join, and adds one otherwise.
+            # A span inside its body is a substring as long as its surface (end_char <= length(body) follows):
+            # substr() then decompresses the body only up to the span, where length() decompressed and
+            # counted all of it, once a mention. A span that ends before it starts is a bad row too.
             gxe.UnexpectedRowsExpectation(
                 description="every date mention is a span of its body with the surface text it names",
                 unexpected_rows_query=(
                     "select m.doc_id, m.start_char from {batch} b join staging.date_mentions m on m.doc_id = b.doc_id"
-                    " where m.run_id = %(run_id)s and (m.start_char < 0 or m.end_char > length(b.body)"
+                    " where m.run_id = %(run_id)s and (m.start_char < 0 or m.end_char < m.start_char"
+                    " or char_length(m.surface) <> m.end_char - m.start_char"
                     " or substr(b.body, m.start_char + 1, m.end_char - m.start_char) <> m.surface)"
                 ),
             ),
@@ -453,12 +461,14 @@ def _context(docs: Path | None):
         config.stores["validation_results_store"] = {"class_name": "ValidationResultsStore", "store_backend": files(docs / "_results")}
         config.data_docs_sites = {
             DATA_DOCS_SITE: {
-                "class_name": "SiteBuilder",
+                # GX's, with static assets copied once and an index that reads what it shows (khabar.gx_views)
+                "module_name": "khabar.gx_views", "class_name": "SiteBuilder",
                 "store_backend": files(docs),
                 # the index is rebuilt on every gate from the newest results only: its cost stays flat
                 # as the history grows (older pages stay on disk, unlisted)
                 "site_index_builder": {
-                    "class_name": "DefaultSiteIndexBuilder", "validation_results_limit": _index_limit(),
+                    "module_name": "khabar.gx_views", "class_name": "SiteIndexBuilder",
+                    "validation_results_limit": _index_limit(),
                     "view": {"module_name": "khabar.gx_views", "class_name": "CachedIndexPageView"},
                 },
                 # GX's page views with their compiled templates kept between gates (khabar.gx_views)
@@ -468,9 +478,17 @@ def _context(docs: Path | None):
                 },
             }
         }
-    return gx.get_context(mode="ephemeral", project_config=config)
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    # An ephemeral context keeps its configuration in memory only, yet GX dumps all of it to YAML, into an
+    # in-memory store that nothing reads, each time a datasource or asset is added (11 ms of every gate).
+    context._save_project_config = lambda: None
+    return context
 
 
+# GX fetches a check's rows with no limit, so the planner costs the strip gate's line check (a row a line
+# of every body) past jit_inline_above_cost and compiles it: 0.2 s at 10k documents, for expressions that
+# are calls of text functions, which compiled code runs no faster.
+NO_JIT = "-c jit=off"
 UNEXPECTED_TOTAL = "unexpected_total"
 SAMPLE_ROWS = 5
 
@@ -542,7 +560,9 @@ def validate_stage(dsn: str, stage: str, run_id: str, day: date, airflow_run_id:
     query = spec.query % {"run_id": quote_literal(run_id)}
     docs = data_docs_dir()
     context = _context(docs)
-    source = context.data_sources.add_sql(name="warehouse", connection_string=_sqlalchemy_url(dsn))
+    source = context.data_sources.add_sql(
+        name="warehouse", connection_string=_sqlalchemy_url(dsn), kwargs={"connect_args": {"options": NO_JIT}}
+    )
     try:
         _reflect_without_rows(source.get_execution_engine().engine, query)
         asset = source.add_query_asset(name=f"{stage}_rows", query=query)

@@ -105,3 +105,68 @@ def test_a_cache_that_cannot_be_written_does_not_fail_a_gate(ingested, tmp_path,
     assert validate_stage(ingested, "ingest", DAY.isoformat(), DAY)["success"]
     (page,) = pages(tmp_path / "docs", "ingest")
     assert "source_path" in page.read_text(encoding="utf-8")
+
+
+def test_static_assets_are_copied_once_and_restored_when_missing(ingested, tmp_path, monkeypatch):
+    """GX's fonts, images and styles are in the site after the first gate; a later gate leaves them as they
+    are (it rewrote 4 MB a gate), and puts back one that is gone or changed."""
+    monkeypatch.setenv("NEWS_DATA_DOCS_DIR", str(tmp_path))
+    assert validate_stage(ingested, "ingest", DAY.isoformat(), DAY)["success"]
+    assets = sorted(p for p in (tmp_path / "static").rglob("*") if p.is_file())
+    assert len(assets) > 10 and any(p.suffix == ".css" for p in assets)
+    gone, changed = assets[0], assets[-1]
+    gone.unlink()
+    changed.write_text("not the asset")
+    validate_stage(ingested, "ingest", DAY.isoformat(), DAY)
+    assert gone.exists() and changed.read_text() != "not the asset"
+    written = {p: p.stat().st_mtime_ns for p in assets}
+    validate_stage(ingested, "ingest", DAY.isoformat(), DAY)
+    assert {p: p.stat().st_mtime_ns for p in assets} == written
+
+
+def test_the_index_lists_what_gxs_own_index_lists(ingested, tmp_path, monkeypatch):
+    """The index builder reads a listed result's JSON for its success and metadata, and matches pages with
+    results by their stored keys (khabar.gx_views): the links it builds are those of GX's
+    DefaultSiteIndexBuilder, passed and failed results alike."""
+    import khabar.gates as gates
+
+    monkeypatch.setenv("NEWS_DATA_DOCS_DIR", str(tmp_path))
+    validate_stage(ingested, "ingest", DAY.isoformat(), DAY)
+    original = gates.SUITES["ingest"]
+
+    def broken(gxe, day):
+        spec = original(gxe, day)
+        spec.expectations.append(gxe.ExpectTableRowCountToEqual(value=1000))
+        return spec
+
+    monkeypatch.setitem(gates.SUITES, "ingest", broken)
+    with pytest.raises(GateFailed):
+        validate_stage(ingested, "ingest", DAY.isoformat(), DAY)
+
+    def index_links(default: bool) -> dict:
+        context = gates._context(tmp_path)
+        site = dict(context.variables.data_docs_sites[gates.DATA_DOCS_SITE])
+        if default:
+            site.pop("module_name")
+            site["site_index_builder"] = {k: v for k, v in site["site_index_builder"].items() if k != "module_name"}
+            site["site_index_builder"]["class_name"] = "DefaultSiteIndexBuilder"
+        builder = context._init_site_builder_for_data_docs_site_creation(site_name=gates.DATA_DOCS_SITE, site_config=site)
+        assert (type(builder.site_index_builder).__module__ == "khabar.gx_views") is not default
+        return builder.site_index_builder.build()[1]
+
+    # a page whose stored result is gone is removed from the site and not listed, by both
+    (page, *_) = pages(tmp_path, "ingest")
+    orphan = page.parents[1] / "20200101T000000.000000Z" / page.name
+
+    def orphan_page() -> None:
+        orphan.parent.mkdir(exist_ok=True)
+        orphan.write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
+
+    orphan_page()
+    gxs = index_links(default=True)
+    assert not orphan.exists()
+    orphan_page()
+    ours = index_links(default=False)
+    assert not orphan.exists()
+    assert ours == gxs
+    assert sorted(link["validation_success"] for link in ours["validations_links"]) == [False, True]

@@ -174,3 +174,40 @@ def test_fingerprints_copied_in_binary_form_are_the_arrays_given(staged, whole):
         cur.execute("select run_id, doc_id, band_keys from k")
         assert {d: (r, v) for r, d, v in cur.fetchall()} == {d: ("2022-01-21", v) for d, v in keys.items()}
     conn.close()
+
+
+def test_run_candidates_are_documents_sharing_a_band_and_its_key(staged, whole):
+    """Candidate pairs inside the run are found by a key mixing band and band key (khabar.dedup_stage
+    RUN_BANDS_MIXED); two documents whose different (band, key) mix to the same value are not paired, two
+    sharing one band's key are, and so is each document with the others of its key."""
+    dsn, run_id = staged
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("select doc_id, array_length(band_keys, 1) from staging.lsh_bands where run_id = %s order by doc_id", (run_id,))
+        (a, bands), (b, _), (c, _), (d, _), *_ = cur.fetchall()
+        cur.execute(  # every key of the run its document's alone
+            "update staging.lsh_bands l set band_keys = array(select 1000000 * o.n + g from generate_series(1, %s) g)"
+            " from (select doc_id, row_number() over (order by doc_id) as n from staging.lsh_bands where run_id = %s) o"
+            " where l.run_id = %s and l.doc_id = o.doc_id",
+            (bands, run_id, run_id),
+        )
+        # a in band 0 and b in band 1 mix to one value; c and d share band 5's key
+        cur.execute("update staging.lsh_bands set band_keys[1] = 777 where run_id = %s and doc_id = %s", (run_id, a))
+        cur.execute("update staging.lsh_bands set band_keys[2] = %s where run_id = %s and doc_id = %s",
+                    (777 ^ (1 << 56) ^ (2 << 56), run_id, b))
+        cur.execute("update staging.lsh_bands set band_keys[6] = 555 where run_id = %s and doc_id in (%s, %s)", (run_id, c, d))
+    conn.close()
+    try:
+        decide(dsn, run_id)
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute(
+                "select doc_id, other_article_id from staging.dedup_decisions where run_id = %s and rule <> 'exact_hash'"
+                " and other_article_id in (select doc_id from staging.documents where run_id = %s)",
+                (run_id, run_id),
+            )
+            pairs = {frozenset(p) for p in cur.fetchall()}
+        conn.close()
+        assert pairs == {frozenset((c, d))}
+    finally:
+        prepare(dsn, run_id)
+        decide(dsn, run_id)
+    assert snapshot(dsn, run_id) == whole

@@ -130,3 +130,78 @@ def test_the_strip_gate_fails_on_a_blank_body(normalized, blank):
         query(normalized, "update staging.documents set stripped_text = %s where run_id = %s and doc_id = %s", (kept, RUN_ID, doc_id))
     assert last_result(normalized, "strip", "no body is empty after boilerplate removal")["observed"] == 1
     assert validate_stage(normalized, "strip", RUN_ID, DAY)["success"]
+
+
+@pytest.mark.parametrize(
+    ("words", "separator", "fails"),
+    [
+        (13, " ", True),  # 14 words with «برچسب ها»: a short line, whole-line furniture
+        (14, " ", False),  # 15 words: too long for whole-line furniture, as in the strip step
+        (13, " \t ", True),  # runs of spaces and tabs count as one space
+        (13, "\u200c ", True),  # ZWNJ folds to a space, and the run to one
+    ],
+    ids=["14 words", "15 words", "runs of spaces and tabs", "zwnj and a space"],
+)
+def test_the_strip_gate_checks_whole_line_furniture_on_short_lines_only(normalized, words, separator, fails):
+    """Whole-line entries (here «برچسب ها: ...», a tag list) apply to lines of at most
+    FURNITURE_LINE_MAX_WORDS (14) words once folded, as khabar.strip applies them; a longer line passes."""
+    (doc_id, kept) = query(
+        normalized,
+        "select doc_id, stripped_text from staging.documents where run_id = %s and status = 'active' order by doc_id limit 1",
+        (RUN_ID,),
+    )[0]
+    line = "برچسب ها:" + "".join(f"{separator}واژه{i}" for i in range(words - 1))
+    query(normalized, "update staging.documents set stripped_text = %s where run_id = %s and doc_id = %s",
+          (kept + "\n" + line, RUN_ID, doc_id))
+    try:
+        if fails:
+            with pytest.raises(GateFailed, match="no body line matches a lexicon entry"):
+                validate_stage(normalized, "strip", RUN_ID, DAY)
+        else:
+            assert validate_stage(normalized, "strip", RUN_ID, DAY)["success"]
+    finally:
+        query(normalized, "update staging.documents set stripped_text = %s where run_id = %s and doc_id = %s", (kept, RUN_ID, doc_id))
+    result = last_result(normalized, "strip", "no body line matches a lexicon entry (include/furniture.tsv)")
+    assert result["observed"] == (1 if fails else 0)
+
+
+@pytest.fixture(scope="module")
+def dated(normalized):
+    """The sample day through date_tag too."""
+    from khabar.paths import SAMPLE_LANDING_DIR
+    from khabar.pipeline import STAGE_FUNCTIONS
+
+    STAGE_FUNCTIONS["date_tag"](normalized, Run(DAY, SAMPLE_LANDING_DIR))
+    return normalized
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "start_char = start_char + 1",  # the span no longer holds the surface
+        "surface = surface || 'x'",  # a surface longer than its span
+        "end_char = end_char + 1",  # a span longer than its surface
+        "start_char = start_char + 100000, end_char = end_char + 100000",  # past the end of the body
+        "start_char = -1",
+        "end_char = start_char - 1",  # a span that ends before it starts
+    ],
+)
+def test_the_date_tag_gate_fails_on_a_mention_that_is_not_its_span(dated, change):
+    (doc_id, start) = query(
+        dated,
+        "select m.doc_id, min(m.start_char) from staging.date_mentions m join staging.documents d"
+        " on d.run_id = m.run_id and d.doc_id = m.doc_id where m.run_id = %s and d.status = 'active'"
+        " group by m.doc_id order by m.doc_id limit 1",
+        (RUN_ID,),
+    )[0]
+    assert validate_stage(dated, "date_tag", RUN_ID, DAY)["success"]
+    key = "run_id = %s and doc_id = %s"
+    (kept,) = query(dated, f"select json_agg(m)::text from staging.date_mentions m where {key}", (RUN_ID, doc_id))[0]
+    query(dated, f"update staging.date_mentions set {change} where {key} and start_char = %s", (RUN_ID, doc_id, start))
+    try:
+        with pytest.raises(GateFailed, match="every date mention is a span of its body"):
+            validate_stage(dated, "date_tag", RUN_ID, DAY)
+    finally:
+        query(dated, f"delete from staging.date_mentions where {key}", (RUN_ID, doc_id))
+        query(dated, "insert into staging.date_mentions select * from json_populate_recordset(null::staging.date_mentions, %s::json)", (kept,))
+    assert last_result(dated, "date_tag", "every date mention is a span of its body with the surface text it names")["observed"] == 1
