@@ -457,8 +457,8 @@ def main() -> int:
     if not (SHARED / "corpus").is_dir():
         print(f"{SHARED / 'corpus'} is absent (KHABAR_SHARED_DIR points at ../shared)", file=sys.stderr)
         return 2
+    os.environ["NEWS_BATCH_SIZE"] = str(args.batch_size)  # the in-process runs' and `airflow dags test`'s
     if args.one:
-        os.environ["NEWS_BATCH_SIZE"] = str(args.batch_size)
         print(json.dumps(one_size(
             args.one, args.landing, args.profile, args.keep, args.workers, not args.no_preload, args.top_sql
         )))
