@@ -4,7 +4,7 @@ news_ingest runs it in batches (per-batch tasks of strip, normalize and date-tag
 as W Celery workers would). Library calls only (``run_stage``, ``run_finish``, ``run_gate``), no Airflow
 start-up; the landing zone comes from ``benchmarks/bench_pipeline.py`` (``write_landing``).
 
-    PYTHONPATH=plugins python benchmarks/bench_batches.py --sizes 1000 10000 [--batch-size 500] [--workers 2] [--airflow]
+    PYTHONPATH=plugins python benchmarks/bench_batches.py --sizes 1000 10000 [--batch-size 1000] [--workers 2] [--airflow]
 
 Prints seconds per mode: ingest, the three batch stages (batches + finish), dedup + load, gates, total.
 ``--airflow`` also times ``airflow dags test news_ingest`` (every task in one process, one after another) with
@@ -128,7 +128,7 @@ def airflow_test(landing: Path, batch_size: int) -> tuple[float, bool, int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000])
-    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--mix", choices=["txt", "html", "json", "mixed"], default="mixed")
     ap.add_argument("--airflow", action="store_true", help="also time `airflow dags test` with 1 batch and with --batch-size")

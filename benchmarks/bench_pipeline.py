@@ -42,6 +42,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "plugins"))
+from khabar.pipeline import DEFAULT_BATCH_SIZE  # noqa: E402  (the project's library, beside the benchmarks)
+
 SHARED = Path(os.environ.get("KHABAR_SHARED_DIR") or PROJECT.parent / "shared")
 SERVER = os.environ.get("KHABAR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DAY = date(2022, 1, 25)
@@ -445,7 +447,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1,
                     help="run the batch stages' batches in this many processes (as Celery workers run mapped tasks);"
                          " 0: each stage as one whole-day call")
-    ap.add_argument("--batch-size", type=int, default=500, help="documents per batch (NEWS_BATCH_SIZE)")
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="documents per batch (NEWS_BATCH_SIZE)")
     ap.add_argument("--no-preload", action="store_true",
                     help="do not import khabar.worker_preload first (a worker without khabar.celery_config)")
     ap.add_argument("--top-sql", type=int, default=0, metavar="K",
@@ -457,8 +459,8 @@ def main() -> int:
     if not (SHARED / "corpus").is_dir():
         print(f"{SHARED / 'corpus'} is absent (KHABAR_SHARED_DIR points at ../shared)", file=sys.stderr)
         return 2
+    os.environ["NEWS_BATCH_SIZE"] = str(args.batch_size)  # the in-process runs' and `airflow dags test`'s
     if args.one:
-        os.environ["NEWS_BATCH_SIZE"] = str(args.batch_size)
         print(json.dumps(one_size(
             args.one, args.landing, args.profile, args.keep, args.workers, not args.no_preload, args.top_sql
         )))

@@ -293,12 +293,12 @@ def copy_records(cur, table: str, columns: tuple[str, ...], rows) -> int:
 
 
 def update_from_rows(
-    cur, table: str, keys: dict[str, str], key: str, columns: tuple[str, ...], rows, copies: dict[str, str] | None = None,
+    cur, table: str, keys: dict[str, str], key: str, columns: tuple[str, ...], rows, also: dict[str, str] | None = None,
 ) -> int:
     """Set ``columns`` of ``table``'s rows from ``rows`` (``(key value, *column values)``), set-based: the
     rows are COPYed into a temporary table of the same column types, then one ``update ... from``.
-    ``keys`` fixes other columns of the match (e.g. ``{"run_id": day}``); ``copies`` sets more columns to
-    the value of one of ``columns`` (``{"strip_draft": "stripped_text"}``), so a text goes over once."""
+    ``keys`` fixes other columns of the match (e.g. ``{"run_id": day}``); ``also`` sets more columns to SQL
+    expressions over the row as it was (``t``) and the new values (``u``), e.g. ``{"strip_draft": "null"}``."""
     cur.execute("drop table if exists _khabar_update")
     cur.execute(
         f"create temporary table _khabar_update on commit drop as"
@@ -307,7 +307,7 @@ def update_from_rows(
     n = copy_records(cur, "_khabar_update", (key, *columns), rows)
     if n:
         cur.execute("analyze _khabar_update")  # a temporary table has no statistics: the join plan needs its size
-        sets = ", ".join([f"{c} = u.{c}" for c in columns] + [f"{c} = u.{source}" for c, source in (copies or {}).items()])
+        sets = ", ".join([f"{c} = u.{c}" for c in columns] + [f"{c} = {expr}" for c, expr in (also or {}).items()])
         match = "".join(f" and t.{c} = %({c})s" for c in keys)
         cur.execute(f"update {table} t set {sets} from _khabar_update u where t.{key} = u.{key}{match}", keys)
     cur.execute("drop table _khabar_update")

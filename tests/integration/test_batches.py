@@ -152,7 +152,10 @@ def test_batch_tasks_of_one_run_run_together_and_keep_day_level_steps_out(fresh_
         with pytest.raises(RunLocked):
             run_day(fresh_db, run)
     assert errors == []
-    assert query(fresh_db, "select count(*) from staging.documents where run_id = %s and strip_draft is null",
+    # every document has its batch's text (the finish's draft: strip_draft stays null until a finish changes the text)
+    assert query(fresh_db, "select count(*) from staging.documents where run_id = %s and stripped_text is null",
+                 (run.run_id,)) == [(0,)]
+    assert query(fresh_db, "select count(*) from staging.documents where run_id = %s and strip_draft is not null",
                  (run.run_id,)) == [(0,)]
     # and the other way round: while a day-level step holds the lock, no batch task starts
     with day_lock(fresh_db, run.run_id), pytest.raises(RunLocked):
@@ -206,7 +209,7 @@ def test_another_runs_batch_task_does_not_write_into_the_day(fresh_db, landing, 
     with pytest.raises(RunSuperseded):
         run_finish(fresh_db, "strip", run_a)
     # nothing of run a's reached run b's staging: no document is stripped yet
-    assert query(fresh_db, "select count(*) from staging.documents where run_id = %s and strip_draft is not null",
+    assert query(fresh_db, "select count(*) from staging.documents where run_id = %s and stripped_text is not null",
                  (run_b.run_id,)) == [(0,)]
     with pytest.raises(ValueError, match="does not run in batches"):
         run_stage(fresh_db, "load", run_b, 0)

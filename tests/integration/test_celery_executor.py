@@ -208,7 +208,7 @@ def test_the_warehouse_is_complete(celery_run):
     assert _query(
         dsn,
         "select count(*) from staging.documents where run_id = %s and status <> 'quarantined'"
-        " and (strip_draft is null or body is null or date_source is null)",
+        " and (stripped_text is null or body is null or date_source is null)",
         (DAY,),
     ) == [(0,)]
     per_batch = _query(dsn, "select batch_no, count(*) from staging.documents where run_id = %s group by 1 order by 1", (DAY,))

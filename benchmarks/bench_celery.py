@@ -1,0 +1,199 @@
+"""What Airflow costs under the CeleryExecutor: news_ingest on a generated landing zone of N documents (the
+same one ``bench_pipeline.py`` writes), run by a scheduler, DAG processor, api-server and one Celery worker
+of ``--concurrency`` slots against Redis (127.0.0.1:6379) and a PostgreSQL metadata database, as the
+production stack runs it. Needs Redis and the PostgreSQL at 127.0.0.1:5432; every database it creates is
+named ``khabar_bench_*`` and dropped afterwards, and it uses Redis database ``--redis-db`` (flushed).
+
+It prints the run's wall time from its first task's start to its last task's end (the services' start-up and
+the DAG's parsing before it are not counted), the time inside the task instances (their durations, summed over
+the worker's slots), how long instances waited between being queued and starting, and each task's time.
+``--in-process`` also times the same stages and gates in this process (bench_pipeline's one-process mode) for
+comparison.
+
+    PYTHONPATH=plugins python benchmarks/bench_celery.py --sizes 10000 [--concurrency 2] [--batch-size 1000] [--in-process]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import psycopg2
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT / "tests"), str(PROJECT / "benchmarks")]
+
+from bench_pipeline import DAY, SERVER, SHARED, write_landing  # noqa: E402
+
+from khabar.ingest import TEHRAN  # noqa: E402
+from khabar.pipeline import DEFAULT_BATCH_SIZE  # noqa: E402
+from live_services import AIRFLOW, Services, airflow_env, create_db, drop_db, free_port  # noqa: E402
+
+REDIS = ("127.0.0.1", 6379)
+
+
+def _redis(command: str, db: int) -> bytes:
+    with socket.create_connection(REDIS, timeout=5) as s:
+        s.sendall(f"SELECT {db}\r\n{command}\r\n".encode())
+        time.sleep(0.2)
+        return s.recv(256)
+
+
+def _query(dsn: str, sql: str, params=()) -> list[tuple]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, timeout: float) -> dict:
+    home = Path(tempfile.mkdtemp(prefix="khabar_bench_celery_"))
+    tag = uuid.uuid4().hex[:8]
+    meta_name, warehouse_name = f"khabar_bench_meta_{tag}", f"khabar_bench_{tag}"
+    meta, warehouse = create_db(SERVER, meta_name), create_db(SERVER, warehouse_name)
+    queue, api_port = f"khabar_bench_{tag}", free_port()
+    env = airflow_env(
+        home, meta, api_port, warehouse, landing,
+        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__API_AUTH__JWT_SECRET=uuid.uuid4().hex,
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC=f"sqlite+aiosqlite:///{home / 'unused-async.db'}",
+        AIRFLOW__CELERY__BROKER_URL=f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
+        AIRFLOW__CELERY__RESULT_BACKEND="db+" + meta.replace("postgresql://", "postgresql+psycopg2://", 1),
+        AIRFLOW__CELERY__WORKER_CONCURRENCY=str(concurrency),
+        AIRFLOW__CORE__PARALLELISM=str(max(32, concurrency)),
+        AIRFLOW__OPERATORS__DEFAULT_QUEUE=queue,
+        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="3600",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="3600",
+        AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="khabar.celery_config.CELERY_CONFIG",
+        NEWS_BATCH_SIZE=str(batch_size),
+        NEWS_DATA_DOCS_DIR=str(home / "data_docs"),
+    )
+    services = Services(home, env)
+    try:
+        _redis("FLUSHDB", redis_db)
+        services.migrate(timeout=300)
+        services.start("api-server", "api-server", "--apps", "execution", "--port", str(api_port), "--host", "127.0.0.1")
+        services.start("dag-processor", "dag-processor")
+        services.start("scheduler", "scheduler")
+        services.start(
+            "celery-worker", "celery", "worker", "--queues", queue, "--concurrency", str(concurrency), "--skip-serve-logs",
+            "--without-gossip", "--without-mingle", "--celery-hostname", f"{queue}@%h",
+        )
+        services.wait("news_ingest to be parsed", lambda: _query(meta, "select 1 from serialized_dag where dag_id = 'news_ingest'"),
+                      timeout=300)
+        run_id = f"bench__{DAY.isoformat()}"
+        logical = datetime(DAY.year, DAY.month, DAY.day, tzinfo=TEHRAN).isoformat()
+        subprocess.run([*AIRFLOW, "dags", "trigger", "news_ingest", "--logical-date", logical, "--run-id", run_id],
+                       env=env, capture_output=True, text=True, timeout=180, check=True)
+        conn = psycopg2.connect(meta)
+        with conn, conn.cursor() as cur:  # unpaused without a scheduled run of its own beside ours
+            cur.execute("update dag set next_dagrun_create_after = null, is_paused = false where dag_id = 'news_ingest'")
+        conn.close()
+
+        def finished():
+            rows = _query(meta, "select state from dag_run where dag_id = 'news_ingest' and run_id = %s", (run_id,))
+            return rows and rows[0][0] in ("success", "failed") and rows[0][0]
+
+        state = services.wait("the run to finish", finished, timeout=timeout, every=2)
+        tis = _query(
+            meta,
+            "select task_id, map_index, state, extract(epoch from queued_dttm), extract(epoch from start_date),"
+            " extract(epoch from end_date), duration from task_instance where dag_id = 'news_ingest' and run_id = %s"
+            " order by start_date",
+            (run_id,),
+        )
+        counts = _query(warehouse, "select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs")
+        return {"state": state, "tis": tis, "runs": counts}
+    except BaseException:
+        print(services.dump(), file=sys.stderr)
+        raise
+    finally:
+        services.stop()
+        _redis("FLUSHDB", redis_db)
+        drop_db(SERVER, meta_name)
+        drop_db(SERVER, warehouse_name)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def in_process(landing: Path, n: int, batch_size: int) -> float:
+    """bench_pipeline's one-process run of the same landing zone: the stages and gates, batch by batch."""
+    out = subprocess.run(
+        [sys.executable, str(PROJECT / "benchmarks" / "bench_pipeline.py"), "--one", str(n), "--landing", str(landing),
+         "--workers", "1", "--batch-size", str(batch_size)],
+        stdout=subprocess.PIPE, text=True, check=True, env=os.environ | {"NEWS_BATCH_SIZE": str(batch_size)},
+    )
+    import json
+
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return sum(r["seconds"] + r["gate_seconds"] for r in res["stages"])
+
+
+def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | None) -> None:
+    tis = res["tis"]
+    first = min(t[4] for t in tis)
+    last = max(t[5] for t in tis)
+    wall = float(last - first)
+    inside = sum(float(t[6] or 0) for t in tis)
+    waits = [float(t[4] - t[3]) for t in tis if t[3] is not None]
+    print(f"\n== {n} documents, batches of {batch_size}, one Celery worker of {concurrency} slots: run {res['state']},"
+          f" warehouse (seen, articles, duplicates, quarantined) {res['runs']}")
+    print(f"   {len(tis)} task instances; first start to last end {wall:.1f}s = {n / wall:.0f} docs/s;"
+          f" inside the instances {inside:.1f}s (summed over slots)")
+    print(f"   queued -> started: mean {sum(waits) / len(waits):.2f}s, max {max(waits):.2f}s;"
+          f" slots idle or in Airflow outside the instances: {concurrency * wall - inside:.1f} of {concurrency * wall:.1f} slot-seconds")
+    if local is not None:
+        print(f"   the same stages and gates in one process, one after another: {local:.1f}s")
+    by_task: dict[str, list[float]] = {}
+    for t in tis:
+        by_task.setdefault(t[0], []).append(float(t[6] or 0))
+    for task, durations in by_task.items():
+        extra = f" ({len(durations)} instances, mean {sum(durations) / len(durations):.2f}s)" if len(durations) > 1 else ""
+        print(f"     {task:<22}{sum(durations):>8.2f}s{extra}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10000])
+    ap.add_argument("--concurrency", type=int, default=2, help="the Celery worker's slots")
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    ap.add_argument("--redis-db", type=int, default=6, help="Redis database for the broker (flushed before and after)")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds the run may take")
+    ap.add_argument("--in-process", action="store_true", help="also time the stages and gates in one process")
+    args = ap.parse_args()
+    if not (SHARED / "corpus").is_dir():
+        print(f"{SHARED / 'corpus'} is absent (KHABAR_SHARED_DIR points at ../shared)", file=sys.stderr)
+        return 2
+    try:
+        _redis("PING", args.redis_db)
+    except OSError as exc:
+        print(f"Redis does not answer at {REDIS[0]}:{REDIS[1]}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{datetime.now():%Y-%m-%d %H:%M} bench_celery, {os.cpu_count()} CPUs, load average"
+          f" {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    for n in args.sizes:
+        tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_zone_"))
+        try:
+            write_landing(tmp / "landing", n, "mixed")
+            res = celery_run(tmp / "landing", args.concurrency, args.batch_size, args.redis_db, args.timeout)
+            local = in_process(tmp / "landing", n, args.batch_size) if args.in_process else None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        report(n, res, args.concurrency, args.batch_size, local)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
