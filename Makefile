@@ -110,3 +110,9 @@ bench-goals: venv
 	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 10000 --mix html
 	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 10000 --mix html --workers 2
 	PYTHONPATH=plugins $(PY) benchmarks/bench_pipeline.py --sizes 10000 --workers 2
+
+# news_ingest under the CeleryExecutor (scheduler, DAG processor, api-server, one worker of 2 slots; Redis at
+# 127.0.0.1:6379, metadata and warehouse on 127.0.0.1:5432): what Airflow adds per task instance at 10k documents.
+.PHONY: bench-celery
+bench-celery: venv
+	PYTHONPATH=plugins $(PY) benchmarks/bench_celery.py --sizes 10000 --in-process
