@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -36,26 +34,19 @@ from bench_pipeline import DAY, SERVER, SHARED, write_landing  # noqa: E402
 
 from khabar.ingest import TEHRAN  # noqa: E402
 from khabar.pipeline import DEFAULT_BATCH_SIZE  # noqa: E402
-from live_services import AIRFLOW, Services, airflow_env, create_db, drop_db, free_port  # noqa: E402
+from live_services import (  # noqa: E402
+    AIRFLOW,
+    Services,
+    airflow_env,
+    create_db,
+    drop_db,
+    free_port,
+    redis_answers,
+    redis_flushdb,
+)
+from live_services import query as _query  # noqa: E402
 
 REDIS = ("127.0.0.1", 6379)
-
-
-def _redis(command: str, db: int) -> bytes:
-    with socket.create_connection(REDIS, timeout=5) as s:
-        s.sendall(f"SELECT {db}\r\n{command}\r\n".encode())
-        time.sleep(0.2)
-        return s.recv(256)
-
-
-def _query(dsn: str, sql: str, params=()) -> list[tuple]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, timeout: float) -> dict:
@@ -83,7 +74,7 @@ def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, 
     )
     services = Services(home, env)
     try:
-        _redis("FLUSHDB", redis_db)
+        redis_flushdb(*REDIS, redis_db)
         services.migrate(timeout=300)
         services.start("api-server", "api-server", "--apps", "execution", "--port", str(api_port), "--host", "127.0.0.1")
         services.start("dag-processor", "dag-processor")
@@ -122,7 +113,7 @@ def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, 
         raise
     finally:
         services.stop()
-        _redis("FLUSHDB", redis_db)
+        redis_flushdb(*REDIS, redis_db)
         drop_db(SERVER, meta_name)
         drop_db(SERVER, warehouse_name)
         shutil.rmtree(home, ignore_errors=True)
@@ -176,10 +167,8 @@ def main() -> int:
     if not (SHARED / "corpus").is_dir():
         print(f"{SHARED / 'corpus'} is absent (KHABAR_SHARED_DIR points at ../shared)", file=sys.stderr)
         return 2
-    try:
-        _redis("PING", args.redis_db)
-    except OSError as exc:
-        print(f"Redis does not answer at {REDIS[0]}:{REDIS[1]}: {exc}", file=sys.stderr)
+    if not redis_answers(*REDIS):
+        print(f"Redis does not answer at {REDIS[0]}:{REDIS[1]}", file=sys.stderr)
         return 2
     print(f"{datetime.now():%Y-%m-%d %H:%M} bench_celery, {os.cpu_count()} CPUs, load average"
           f" {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -56,6 +56,35 @@ def drop_db(admin_dsn: str, name: str) -> None:
     conn.close()
 
 
+def query(dsn: str, sql: str, params=()) -> list[tuple]:
+    """Rows of one statement on a connection of its own (the services' metadata database, a warehouse)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def redis_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_flushdb(host: str, port: int, db: int) -> None:
+    """FLUSHDB on database ``db`` only (Redis' inline protocol: no client library needed)."""
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.sendall(f"SELECT {db}\r\nFLUSHDB\r\n".encode())
+        s.recv(64)
+
+
 def airflow_env(home: Path, meta_dsn: str, api_port: int, warehouse_dsn: str, landing: Path, **settings: str) -> dict[str, str]:
     """The environment every service of one test shares: nothing Airflow-related inherited from the caller,
     the project's DAGs and library, the metadata database (psycopg2 driver), the api-server on ``api_port``,

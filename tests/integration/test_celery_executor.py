@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -25,7 +24,8 @@ import pytest
 
 from khabar.ingest import TEHRAN
 from khabar.paths import SAMPLE_LANDING_DIR
-from live_services import AIRFLOW, Services, airflow_env, create_db, drop_db, free_port
+from live_services import AIRFLOW, Services, airflow_env, create_db, drop_db, free_port, redis_answers, redis_flushdb
+from live_services import query as _query
 
 pytestmark = pytest.mark.integration
 
@@ -40,29 +40,11 @@ MAPPED = ("strip_boilerplate", "normalize_text", "tag_dates", "fingerprint_batch
 
 
 def _redis_answers() -> bool:
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+    return redis_answers(REDIS_HOST, REDIS_PORT)
 
 
 def _redis_flushdb() -> None:
-    """FLUSHDB on our database number only (Redis' inline protocol: no client library needed)."""
-    with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=5) as s:
-        s.sendall(f"SELECT {REDIS_DB}\r\nFLUSHDB\r\n".encode())
-        s.recv(64)
-
-
-def _query(dsn: str, sql: str, params=()) -> list[tuple]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    redis_flushdb(REDIS_HOST, REDIS_PORT, REDIS_DB)
 
 
 @pytest.fixture(scope="module")
