@@ -45,10 +45,7 @@ RUN_BANDS = (
 )
 # The same with one bigint a row mixing band and key (the key's top bits xor the band number): rows of one
 # (band, key) share it; rows of different ones rarely do.
-RUN_BANDS_MIXED = (
-    "select l.doc_id, k.ord::int - 1 as band, k.band_key, k.band_key # (k.ord << 56) as mixed from staging.lsh_bands l,"
-    " unnest(l.band_keys) with ordinality as k(band_key, ord) where l.run_id = %(run)s"
-)
+RUN_BANDS_MIXED = f"select r.*, r.band_key # ((r.band + 1)::bigint << 56) as mixed from ({RUN_BANDS}) r"
 LIVE = "status in ('active', 'duplicate')"  # the documents dedup decides (quarantined ones are out)
 # Processing order (earliest published first; undated last): the first of a body hash is its original,
 # the first of a new story names it. "C" collation: the order of Python's str comparison.

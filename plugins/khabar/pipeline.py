@@ -141,11 +141,14 @@ def _read_documents(
     return [Document(**{**_REQUIRED, **dict(zip(columns, row, strict=True))}) for row in cur.fetchall()]
 
 
-def _update_documents(cur, run_id: str, docs: list[Document], columns: tuple[str, ...]) -> None:
-    """Write ``columns`` of the documents back: COPY into a temporary table, one ``update ... from``."""
+def _update_documents(
+    cur, run_id: str, docs: list[Document], columns: tuple[str, ...], also: dict[str, str] | None = None,
+) -> None:
+    """Write ``columns`` of the documents back: COPY into a temporary table, one ``update ... from``
+    (``also``: more columns set to SQL expressions, as ``update_from_rows`` takes them)."""
     if docs:
         rows = ((d.doc_id, *(_db_value(c, getattr(d, c)) for c in columns)) for d in docs)
-        update_from_rows(cur, "staging.documents", {"run_id": run_id}, "doc_id", columns, rows)
+        update_from_rows(cur, "staging.documents", {"run_id": run_id}, "doc_id", columns, rows, also)
 
 
 def _db_value(column: str, value):
@@ -446,9 +449,8 @@ def _strip_finish(cur, run: Run, settings) -> dict:
             learned += remove_outlet_furniture(doc, furniture, settings.review_loss_share)
             update_text_loss(doc, settings.review_loss_share)
         # the batch's text becomes the draft before the first finish changes it (a later finish starts from it)
-        update_from_rows(
-            cur, "staging.documents", {"run_id": rid}, "doc_id", ("stripped_text", "text_loss", "needs_review"),
-            ((d.doc_id, d.stripped_text, d.text_loss, d.needs_review) for d in touched),
+        _update_documents(
+            cur, rid, touched, ("stripped_text", "text_loss", "needs_review"),
             also={"strip_draft": "coalesce(t.strip_draft, t.stripped_text)"},
         )
         copy_records(
