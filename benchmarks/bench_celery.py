@@ -49,7 +49,8 @@ from live_services import query as _query  # noqa: E402
 REDIS = ("127.0.0.1", 6379)
 
 
-def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, timeout: float) -> dict:
+def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, timeout: float,
+               logs: Path | None = None) -> dict:
     home = Path(tempfile.mkdtemp(prefix="khabar_bench_celery_"))
     tag = uuid.uuid4().hex[:8]
     meta_name, warehouse_name = f"khabar_bench_meta_{tag}", f"khabar_bench_{tag}"
@@ -113,6 +114,8 @@ def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, 
         raise
     finally:
         services.stop()
+        if logs is not None:  # the services' logs and the task logs, for a look at where the time went
+            shutil.copytree(home, logs, dirs_exist_ok=True, ignore=shutil.ignore_patterns("data_docs", "quarantine"))
         redis_flushdb(*REDIS, redis_db)
         drop_db(SERVER, meta_name)
         drop_db(SERVER, warehouse_name)
@@ -147,12 +150,20 @@ def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | 
           f" slots idle or in Airflow outside the instances: {concurrency * wall - inside:.1f} of {concurrency * wall:.1f} slot-seconds")
     if local is not None:
         print(f"   the same stages and gates in one process, one after another: {local:.1f}s")
-    by_task: dict[str, list[float]] = {}
+    by_task: dict[str, list[tuple]] = {}
     for t in tis:
-        by_task.setdefault(t[0], []).append(float(t[6] or 0))
-    for task, durations in by_task.items():
-        extra = f" ({len(durations)} instances, mean {sum(durations) / len(durations):.2f}s)" if len(durations) > 1 else ""
-        print(f"     {task:<22}{sum(durations):>8.2f}s{extra}")
+        by_task.setdefault(t[0], []).append(t)
+    print(f"     {'task':<22}{'inside':>8} {'queued':>7} {'start':>7} {'end':>7}  (seconds from the first start;"
+          " gap: previous task's end to this one's queuing, then to its start)")
+    previous_end = None
+    for task, rows in sorted(by_task.items(), key=lambda kv: min(r[4] for r in kv[1])):
+        durations = [float(r[6] or 0) for r in rows]
+        queued = min(float(r[3] - first) for r in rows if r[3] is not None)
+        start, end = min(float(r[4] - first) for r in rows), max(float(r[5] - first) for r in rows)
+        extra = f" ({len(rows)} instances, mean {sum(durations) / len(durations):.2f}s)" if len(rows) > 1 else ""
+        gap = f"  gap {queued - previous_end:.2f} + {start - queued:.2f}s" if previous_end is not None else ""
+        print(f"     {task:<22}{sum(durations):>8.2f} {queued:>7.1f} {start:>7.1f} {end:>7.1f}{gap}{extra}")
+        previous_end = end
 
 
 def main() -> int:
@@ -162,6 +173,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     ap.add_argument("--redis-db", type=int, default=6, help="Redis database for the broker (flushed before and after)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds the run may take")
+    ap.add_argument("--logs", type=Path, help="copy the services' and tasks' logs into this directory (one per size)")
     ap.add_argument("--in-process", action="store_true", help="also time the stages and gates in one process")
     args = ap.parse_args()
     if not (SHARED / "corpus").is_dir():
@@ -176,7 +188,8 @@ def main() -> int:
         tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_zone_"))
         try:
             write_landing(tmp / "landing", n, "mixed")
-            res = celery_run(tmp / "landing", args.concurrency, args.batch_size, args.redis_db, args.timeout)
+            res = celery_run(tmp / "landing", args.concurrency, args.batch_size, args.redis_db, args.timeout,
+                             args.logs / str(n) if args.logs else None)
             local = in_process(tmp / "landing", n, args.batch_size) if args.in_process else None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
