@@ -21,8 +21,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -47,10 +48,31 @@ from live_services import (  # noqa: E402
 from live_services import query as _query  # noqa: E402
 
 REDIS = ("127.0.0.1", 6379)
+IDLE_SECONDS = 10.0
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a service: its process and every descendant alive now, each with its reaped children
+    (a Celery worker's task processes are reaped by its pool processes)."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, timeout: float,
-               logs: Path | None = None) -> dict:
+               logs: Path | None = None, warm_up: bool = True, settings: dict[str, str] | None = None) -> dict:
     home = Path(tempfile.mkdtemp(prefix="khabar_bench_celery_"))
     tag = uuid.uuid4().hex[:8]
     meta_name, warehouse_name = f"khabar_bench_meta_{tag}", f"khabar_bench_{tag}"
@@ -72,6 +94,7 @@ def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, 
         AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS="khabar.celery_config.CELERY_CONFIG",
         NEWS_BATCH_SIZE=str(batch_size),
         NEWS_DATA_DOCS_DIR=str(home / "data_docs"),
+        **(settings or {}),
     )
     services = Services(home, env)
     try:
@@ -86,20 +109,36 @@ def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, 
         )
         services.wait("news_ingest to be parsed", lambda: _query(meta, "select 1 from serialized_dag where dag_id = 'news_ingest'"),
                       timeout=300)
-        run_id = f"bench__{DAY.isoformat()}"
-        logical = datetime(DAY.year, DAY.month, DAY.day, tzinfo=TEHRAN).isoformat()
-        subprocess.run([*AIRFLOW, "dags", "trigger", "news_ingest", "--logical-date", logical, "--run-id", run_id],
-                       env=env, capture_output=True, text=True, timeout=180, check=True)
         conn = psycopg2.connect(meta)
-        with conn, conn.cursor() as cur:  # unpaused without a scheduled run of its own beside ours
+        with conn, conn.cursor() as cur:  # unpaused without scheduled runs of its own beside ours
             cur.execute("update dag set next_dagrun_create_after = null, is_paused = false where dag_id = 'news_ingest'")
         conn.close()
 
-        def finished():
-            rows = _query(meta, "select state from dag_run where dag_id = 'news_ingest' and run_id = %s", (run_id,))
-            return rows and rows[0][0] in ("success", "failed") and rows[0][0]
+        def run(day) -> tuple[str, str]:
+            run_id = f"bench__{day.isoformat()}"
+            logical = datetime(day.year, day.month, day.day, tzinfo=TEHRAN).isoformat()
+            subprocess.run([*AIRFLOW, "dags", "trigger", "news_ingest", "--logical-date", logical, "--run-id", run_id],
+                           env=env, capture_output=True, text=True, timeout=180, check=True)
 
-        state = services.wait("the run to finish", finished, timeout=timeout, every=2)
+            def finished():
+                rows = _query(meta, "select state from dag_run where dag_id = 'news_ingest' and run_id = %s", (run_id,))
+                return rows and rows[0][0] in ("success", "failed") and rows[0][0]
+
+            return run_id, services.wait(f"run {run_id} to finish", finished, timeout=timeout, every=0.5)
+
+        warmup = None
+        if warm_up:  # an empty day first: the api-server's, scheduler's and worker's first requests and imports
+            day = DAY - timedelta(days=1)
+            (landing / day.isoformat()).mkdir(parents=True, exist_ok=True)
+            warm_id, warm_state = run(day)
+            warmup = (warm_state, *_query(meta, "select extract(epoch from max(end_date) - min(start_date)), count(*)"
+                                          " from task_instance where run_id = %s", (warm_id,))[0])
+        idle_from = {name: _tree_cpu(proc.pid) for name, proc in services.procs.items()}
+        time.sleep(IDLE_SECONDS)  # what the services cost with nothing to run
+        cpu_before = {name: _tree_cpu(proc.pid) for name, proc in services.procs.items()}
+        idle = {name: cpu_before[name] - idle_from[name] for name in cpu_before}
+        run_id, state = run(DAY)
+        cpu = {name: _tree_cpu(proc.pid) - cpu_before[name] for name, proc in services.procs.items()}
         tis = _query(
             meta,
             "select task_id, map_index, state, extract(epoch from queued_dttm), extract(epoch from start_date),"
@@ -107,8 +146,9 @@ def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, 
             " order by start_date",
             (run_id,),
         )
-        counts = _query(warehouse, "select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs")
-        return {"state": state, "tis": tis, "runs": counts}
+        counts = _query(warehouse, "select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs"
+                                   " where airflow_run_id = %s", (run_id,))
+        return {"state": state, "tis": tis, "runs": counts, "warmup": warmup, "cpu": cpu, "idle": idle}
     except BaseException:
         print(services.dump(), file=sys.stderr)
         raise
@@ -135,19 +175,26 @@ def in_process(landing: Path, n: int, batch_size: int) -> float:
     return sum(r["seconds"] + r["gate_seconds"] for r in res["stages"])
 
 
-def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | None) -> None:
+def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | None, counts: dict) -> None:
     tis = res["tis"]
     first = min(t[4] for t in tis)
     last = max(t[5] for t in tis)
     wall = float(last - first)
     inside = sum(float(t[6] or 0) for t in tis)
     waits = [float(t[4] - t[3]) for t in tis if t[3] is not None]
-    print(f"\n== {n} documents, batches of {batch_size}, one Celery worker of {concurrency} slots: run {res['state']},"
+    print(f"\n== {n} documents ({', '.join(f'{k} {v}' for k, v in counts.items() if v)}), batches of {batch_size}, one Celery worker of {concurrency} slots: run {res['state']},"
           f" warehouse (seen, articles, duplicates, quarantined) {res['runs']}")
     print(f"   {len(tis)} task instances; first start to last end {wall:.1f}s = {n / wall:.0f} docs/s;"
           f" inside the instances {inside:.1f}s (summed over slots)")
     print(f"   queued -> started: mean {sum(waits) / len(waits):.2f}s, max {max(waits):.2f}s;"
           f" slots idle or in Airflow outside the instances: {concurrency * wall - inside:.1f} of {concurrency * wall:.1f} slot-seconds")
+    if res["warmup"]:
+        print(f"   before it, a warm-up run of an empty day (the services' first requests): {res['warmup'][0]},"
+              f" {res['warmup'][2]} instances, {float(res['warmup'][1] or 0):.1f}s first start to last end")
+    print("   CPU during the run: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in res["cpu"].items())
+          + f" (from the trigger to the run's end; {os.cpu_count()} cores x {wall:.1f}s = {os.cpu_count() * wall:.0f} CPU-seconds)")
+    print(f"   CPU in {IDLE_SECONDS:.0f}s with nothing to run, before it: "
+          + ", ".join(f"{name} {sec:.2f}s" for name, sec in res["idle"].items()))
     if local is not None:
         print(f"   the same stages and gates in one process, one after another: {local:.1f}s")
     by_task: dict[str, list[tuple]] = {}
@@ -155,7 +202,7 @@ def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | 
         by_task.setdefault(t[0], []).append(t)
     print(f"     {'task':<22}{'inside':>8} {'queued':>7} {'start':>7} {'end':>7}  (seconds from the first start;"
           " gap: previous task's end to this one's queuing, then to its start)")
-    previous_end = None
+    previous_end, gaps = None, 0.0
     for task, rows in sorted(by_task.items(), key=lambda kv: min(r[4] for r in kv[1])):
         durations = [float(r[6] or 0) for r in rows]
         queued = min(float(r[3] - first) for r in rows if r[3] is not None)
@@ -163,17 +210,24 @@ def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | 
         extra = f" ({len(rows)} instances, mean {sum(durations) / len(durations):.2f}s)" if len(rows) > 1 else ""
         gap = f"  gap {queued - previous_end:.2f} + {start - queued:.2f}s" if previous_end is not None else ""
         print(f"     {task:<22}{sum(durations):>8.2f} {queued:>7.1f} {start:>7.1f} {end:>7.1f}{gap}{extra}")
+        if previous_end is not None:
+            gaps += start - previous_end
         previous_end = end
+    print(f"     between the tasks (no slot busy with this run): {gaps:.1f}s of the {wall:.1f}s")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10000])
+    ap.add_argument("--mix", choices=["txt", "html", "mixed"], default="mixed", help="the landing zone's formats")
     ap.add_argument("--concurrency", type=int, default=2, help="the Celery worker's slots")
     ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     ap.add_argument("--redis-db", type=int, default=6, help="Redis database for the broker (flushed before and after)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds the run may take")
     ap.add_argument("--logs", type=Path, help="copy the services' and tasks' logs into this directory (one per size)")
+    ap.add_argument("--no-warm-up", action="store_true", help="measure the services' first run (no empty day before it)")
+    ap.add_argument("--setting", action="append", default=[], metavar="AIRFLOW__SECTION__KEY=VALUE",
+                    help="an Airflow setting for every service (repeatable), e.g. to try scheduler settings")
     ap.add_argument("--in-process", action="store_true", help="also time the stages and gates in one process")
     args = ap.parse_args()
     if not (SHARED / "corpus").is_dir():
@@ -187,13 +241,14 @@ def main() -> int:
     for n in args.sizes:
         tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_zone_"))
         try:
-            write_landing(tmp / "landing", n, "mixed")
+            counts = write_landing(tmp / "landing", n, args.mix)
             res = celery_run(tmp / "landing", args.concurrency, args.batch_size, args.redis_db, args.timeout,
-                             args.logs / str(n) if args.logs else None)
+                             args.logs / str(n) if args.logs else None, not args.no_warm_up,
+                             dict(kv.split("=", 1) for kv in args.setting))
             local = in_process(tmp / "landing", n, args.batch_size) if args.in_process else None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        report(n, res, args.concurrency, args.batch_size, local)
+        report(n, res, args.concurrency, args.batch_size, local, counts)
     return 0
 
 

@@ -5,6 +5,8 @@ is there, for free, in every task: Great Expectations (scipy, pandas, altair: 2 
 2-core machine), which each of a run's six gate tasks would otherwise import again, and the normalizer's
 tables, strip's parser and the dedup code that every mapped batch task needs. Nothing here touches a
 database, a file outside the project's caches, or a thread.
+
+It also makes each task's supervisor notice its task process' exit at once (``notice_task_exit_promptly``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import khabar.pipeline  # noqa: E402
 import khabar.strip  # noqa: E402, F401
 from khabar.dates import tag_date  # noqa: E402, F401
 from khabar.normalize import normalizer  # noqa: E402
+from khabar.supervisor_patch import notice_task_exit_promptly  # noqa: E402
 
 normalizer()  # its tables from the cache file (or built from hazm once, written for the next process)
+SUPERVISOR_PATCHED = notice_task_exit_promptly()  # the pool processes inherit it too
 
 SECONDS = time.perf_counter() - _started
 logging.getLogger(__name__).warning(
     "khabar.worker_preload: Great Expectations, the normalizer and the stages' code loaded in %.1f s;"
-    " the worker's task processes inherit them", SECONDS,
+    " the worker's task processes inherit them; supervisors wait for their task's exit: %s", SECONDS,
+    "yes" if SUPERVISOR_PATCHED else "NO (this Airflow's supervisor differs: tasks may hold their slot seconds longer)",
 )

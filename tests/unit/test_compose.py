@@ -60,6 +60,17 @@ def test_workers_preload_the_project_s_heavy_imports():
     assert config["broker_url"]  # Airflow's default Celery configuration underneath
 
 
+def test_airflow_s_plugin_loader_executes_none_of_the_library():
+    """plugins/ holds the library, no Airflow plugin: the loader would otherwise run every module of it again
+    under a top-level name in every Airflow process (Great Expectations with it: 3-4 s of the api-server's
+    first request for a task with outlets)."""
+    from airflow._shared.module_loading import find_path_from_directory
+
+    seen = [Path(f) for f in find_path_from_directory(str(ROOT / "plugins"), ".airflowignore", "glob")]
+    assert [f for f in seen if f.suffix == ".py"] == []
+    assert (ROOT / "plugins" / "khabar" / "pipeline.py").is_file()  # the library is still there, on the path
+
+
 def test_metadata_db_is_postgres_not_warehouse():
     for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"):
         assert urlsplit(ENV[key]).hostname == "postgres", key
