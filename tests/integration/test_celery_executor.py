@@ -204,9 +204,12 @@ def test_the_worker_preloads_great_expectations_for_the_gate_tasks(celery_run):
     process the worker forks, then finds Great Expectations loaded instead of importing it (seconds each)."""
     from pathlib import Path
 
-    assert "khabar.worker_preload: Great Expectations, the normalizer and the stages' code loaded in" in (
-        celery_run["services"].log("celery-worker")
-    )
+    services = celery_run["services"]
+    worker_log = services.log("celery-worker")
+    assert "khabar.worker_preload: Great Expectations, the normalizer and the stages' code loaded in" in worker_log
+    assert "supervisors wait for their task's exit: yes" in worker_log  # khabar.supervisor_patch in place
+    # only the worker loads it: plugins/.airflowignore keeps Airflow's plugin loader out of the library
+    assert not [name for name in ("scheduler", "dag-processor", "api-server") if "khabar.worker_preload" in services.log(name)]
     gates = [ti[0] for ti in celery_run["tis"] if ti[0].startswith("validate_")]
     assert len(gates) == 6
     logs = {

@@ -71,6 +71,18 @@ def test_airflow_s_plugin_loader_executes_none_of_the_library():
     assert (ROOT / "plugins" / "khabar" / "pipeline.py").is_file()  # the library is still there, on the path
 
 
+def test_the_live_services_of_tests_and_benchmarks_schedule_as_the_stack_does():
+    """tests/live_services.py starts the same services for the Celery test and benchmarks/bench_celery.py."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from live_services import airflow_env
+
+    env = airflow_env(Path("/tmp/home"), "postgresql://h/meta", 8080, "postgresql://h/warehouse", Path("/tmp/landing"))
+    key = "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"
+    assert env[key] == ENV[key]
+
+
 def test_metadata_db_is_postgres_not_warehouse():
     for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"):
         assert urlsplit(ENV[key]).hostname == "postgres", key
