@@ -4,13 +4,18 @@ of ``--concurrency`` slots against Redis (127.0.0.1:6379) and a PostgreSQL metad
 production stack runs it. Needs Redis and the PostgreSQL at 127.0.0.1:5432; every database it creates is
 named ``khabar_bench_*`` and dropped afterwards, and it uses Redis database ``--redis-db`` (flushed).
 
-It prints the run's wall time from its first task's start to its last task's end (the services' start-up and
-the DAG's parsing before it are not counted), the time inside the task instances (their durations, summed over
-the worker's slots), how long instances waited between being queued and starting, and each task's time.
-``--in-process`` also times the same stages and gates in this process (bench_pipeline's one-process mode) for
-comparison.
+Before the measured day it runs an empty day (``--no-warm-up`` skips it): the services' first requests and
+imports (the api-server's first request took 3.4 s) are one-off start-up, not the pipeline's. It then prints
+the measured run's wall time from its first task's start to its last task's end, the time inside the task
+instances (their durations, summed over the worker's slots), how long instances waited between being queued
+and starting, each service's CPU during the run and over 10 s with nothing to run, and each task's timeline:
+when it was queued, started and ended, and the gap since the task before it ended (the scheduler's part, then
+the worker's). ``--in-process`` also times the same stages and gates in this process (bench_pipeline's
+one-process mode) for comparison; ``--setting AIRFLOW__SECTION__KEY=VALUE`` tries an Airflow setting on every
+service; ``--logs DIR`` keeps the services' and tasks' logs.
 
-    PYTHONPATH=plugins python benchmarks/bench_celery.py --sizes 10000 [--concurrency 2] [--batch-size 1000] [--in-process]
+    PYTHONPATH=plugins python benchmarks/bench_celery.py --sizes 10000 [--mix txt|html|mixed] [--concurrency 2]
+        [--batch-size 1000] [--in-process] [--setting KEY=VALUE ...] [--logs DIR]
 """
 
 from __future__ import annotations
@@ -182,7 +187,8 @@ def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | 
     wall = float(last - first)
     inside = sum(float(t[6] or 0) for t in tis)
     waits = [float(t[4] - t[3]) for t in tis if t[3] is not None]
-    print(f"\n== {n} documents ({', '.join(f'{k} {v}' for k, v in counts.items() if v)}), batches of {batch_size}, one Celery worker of {concurrency} slots: run {res['state']},"
+    formats = ", ".join(f"{kind} {count}" for kind, count in counts.items() if count)
+    print(f"\n== {n} documents ({formats}), batches of {batch_size}, one Celery worker of {concurrency} slots: run {res['state']},"
           f" warehouse (seen, articles, duplicates, quarantined) {res['runs']}")
     print(f"   {len(tis)} task instances; first start to last end {wall:.1f}s = {n / wall:.0f} docs/s;"
           f" inside the instances {inside:.1f}s (summed over slots)")
