@@ -12,7 +12,7 @@ analyze staging.files;
 analyze staging.quarantine;
 analyze staging.stripped_lines (run_id, doc_id);  -- not the lines: sorting 30,000 sampled texts for their statistics, which no plan uses
 analyze staging.date_mentions (run_id, doc_id);
-analyze staging.lsh_bands (run_id, doc_id);  -- not the key arrays: dedup analyzed them when it wrote them, and the load joins on doc_id
+analyze staging.lsh_bands (run_id, doc_id);  -- not the key arrays: their statistics (most common elements) are costly and no plan uses them
 analyze staging.dedup_shingles (run_id, doc_id);  -- not the arrays: their statistics cost 0.7 s at 10k and no plan uses them
 analyze staging.dedup_decisions;
 analyze staging.story_merges;

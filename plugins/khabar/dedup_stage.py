@@ -119,13 +119,17 @@ def prepare(dsn: str, run_id: str, doc_ids: Sequence[str] | None = None, where: 
 
 def _prepare(cur, run_id: str, doc_ids: Sequence[str] | None = None, where: str | None = None) -> dict:
     cond, params = _subset(doc_ids, where)
-    for table in ("staging.lsh_bands", "staging.dedup_shingles"):
-        if doc_ids is None and where is None:  # the whole run: rows of documents no longer staged go too
+    if doc_ids is None and where is None:  # the whole run: rows of documents no longer staged go too
+        for table in ("staging.lsh_bands", "staging.dedup_shingles"):
             cur.execute(f"delete from {table} where run_id = %s", (run_id,))
-        else:
-            # the subset's ids as an array: looked up in the primary key (a join hashed the run's rows, every batch)
-            subset = f"select doc_id from staging.documents where run_id = %s and {cond}"
-            cur.execute(f"delete from {table} where run_id = %s and doc_id = any(array({subset}))", (run_id, run_id, *params))
+    else:
+        # the subset's ids as a literal array, looked up in the primary key (a join hashed the run's rows, every
+        # batch; an array computed in the statement is of unknown length to the planner: see
+        # khabar.pipeline._delete_batch_rows)
+        cur.execute(f"select array(select doc_id from staging.documents where run_id = %s and {cond})", (run_id, *params))
+        (subset,) = cur.fetchone()
+        for table in ("staging.lsh_bands", "staging.dedup_shingles"):
+            cur.execute(f"delete from {table} where run_id = %s and doc_id = any(%s)", (run_id, subset))
     cur.execute("create temporary table if not exists dedup_prepared_hashes (doc_id text, body_hash text) on commit drop")
     cur.execute("truncate dedup_prepared_hashes")
     n = 0
@@ -194,7 +198,9 @@ def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict
         )
         for table in ("staging.lsh_bands", "staging.dedup_shingles"):
             cur.execute(f"delete from {table} where run_id = %s and doc_id in (select doc_id from dedup_stale)", (run_id,))
-        cur.execute("analyze staging.lsh_bands")
+        # the run's row count for the plans below; not the key arrays' statistics (their most common elements:
+        # most of the analyze), which no plan uses: unnest's rows are estimated without them
+        cur.execute("analyze staging.lsh_bands (run_id, doc_id)")
         cur.execute("delete from staging.dedup_decisions where run_id = %s", (run_id,))
         cur.execute(
             "insert into staging.dedup_decisions (run_id, doc_id, other_article_id, jaccard, containment, rule, same_story)"

@@ -306,7 +306,9 @@ def update_from_rows(
     )
     n = copy_records(cur, "_khabar_update", (key, *columns), rows)
     if n:
-        cur.execute("analyze _khabar_update")  # a temporary table has no statistics: the join plan needs its size
+        # a temporary table has no statistics: the join plan needs its size and its key's. Only the key's: the
+        # texts' statistics (sampled, decompressed, sorted) were most of the analyze and no plan uses them
+        cur.execute(f"analyze _khabar_update ({key})")
         sets = ", ".join([f"{c} = u.{c}" for c in columns] + [f"{c} = {expr}" for c, expr in (also or {}).items()])
         match = "".join(f" and t.{c} = %({c})s" for c in keys)
         cur.execute(f"update {table} t set {sets} from _khabar_update u where t.{key} = u.{key}{match}", keys)
