@@ -1,6 +1,8 @@
 """A day's first load, statement by statement, as the pipeline runs it on a fresh warehouse: wall time and the
 PostgreSQL backend's CPU (read from /proc: the server must run on this machine) of each statement of
-``include/sql/load_run.sql`` and of ``keep_stage_outputs``, committed, then the reporting tables' digests.
+``include/sql/load_run.sql`` (its reporting.lsh_bands rows by ``copy_run_bands``, as ``khabar.pipeline.load`` writes
+them; ``--no-copy``: by the script's statement) and of ``keep_stage_outputs``, committed, then the reporting
+tables' digests.
 
 From a database kept by ``bench_pipeline.py --keep`` a template is made once (its reporting tables emptied
 but for schema_migrations and gate_results, staging as dedup left it); each repetition loads into a fresh copy
@@ -52,7 +54,9 @@ def make_template(admin, source: str) -> str:
     return name
 
 
-def one_load(admin, template: str, sql: str) -> tuple[list[tuple[float, float, str]], dict]:
+def one_load(admin, template: str, sql: str, copy: bool = True) -> tuple[list[tuple[float, float, str]], dict]:
+    from khabar.dedup_stage import copy_run_bands
+    from khabar.pipeline import split_load_sql
     from khabar.reprocess import keep_stage_outputs
     from khabar.version import pipeline_version
     from khabar.warehouse import apply_migrations, connect
@@ -69,11 +73,17 @@ def one_load(admin, template: str, sql: str) -> tuple[list[tuple[float, float, s
         with conn, conn.cursor() as cur:
             cur.execute("select pg_backend_pid()")
             (pid,) = cur.fetchone()
-            for stmt in [*statements(sql), None]:
+            before, band_rows, after = split_load_sql(sql) if copy else (sql, None, "")
+            steps = [*statements(before), *(["copy_run_bands"] if band_rows else []), *statements(after), None]
+            for stmt in steps:
                 t, c = time.perf_counter(), backend_cpu(pid)
                 if stmt is None:
                     keep_stage_outputs(cur, RUN_ID)
                     stmt = "khabar.reprocess.keep_stage_outputs"
+                elif stmt == "copy_run_bands":
+                    if not copy_run_bands(cur, RUN_ID):
+                        cur.execute(band_rows, params)
+                    stmt = "khabar.dedup_stage.copy_run_bands (reporting.lsh_bands)"
                 else:
                     cur.execute(stmt, params)
                 out.append((time.perf_counter() - t, backend_cpu(pid) - c, " ".join(stmt.split())[:100]))
@@ -94,6 +104,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sql", type=Path, help="another version of load_run.sql (default: the project's)")
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--no-copy", action="store_true",
+                    help="insert reporting.lsh_bands with the script's statement, not khabar.dedup_stage.copy_run_bands")
     args = ap.parse_args()
     from khabar.pipeline import load_sql
 
@@ -104,7 +116,7 @@ def main() -> int:
     try:
         runs, digests = [], []
         for _ in range(args.repeat):
-            rows, digest = one_load(admin, template, sql)
+            rows, digest = one_load(admin, template, sql, not args.no_copy)
             runs.append(rows)
             digests.append(digest)
         print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; {args.repeat} first loads")

@@ -664,6 +664,32 @@ def load_sql() -> str:
     return (INCLUDE_DIR / "sql" / "load_run.sql").read_text(encoding="utf-8")
 
 
+LSH_BANDS_BEGIN, LSH_BANDS_END = "-- lsh_bands: begin", "-- lsh_bands: end"
+
+
+def split_load_sql(sql: str) -> tuple[str, str | None, str]:
+    """load_run.sql as (before, the reporting.lsh_bands statement, after): the statement between the
+    "lsh_bands" markers, which ``run_load_sql`` replaces with a COPY; (sql, None, "") without the markers."""
+    if LSH_BANDS_BEGIN not in sql:
+        return sql, None, ""
+    before, rest = sql.split(LSH_BANDS_BEGIN, 1)
+    statement, after = rest.split(LSH_BANDS_END, 1)
+    return before, statement, after
+
+
+def run_load_sql(cur, sql: str, params: dict) -> None:
+    """The load's SQL, with its reporting.lsh_bands rows COPYed (``khabar.dedup_stage.copy_run_bands``) where the
+    script inserts them, or inserted by the script's statement when the COPY declines."""
+    from khabar.dedup_stage import copy_run_bands
+
+    before, statement, after = split_load_sql(sql)
+    cur.execute(before, params)
+    if statement is not None:
+        if not copy_run_bands(cur, params["run_id"]):
+            cur.execute(statement, params)
+        cur.execute(after, params)
+
+
 def load(dsn: str, run: Run) -> dict:
     """Move the run from staging into reporting in one transaction, replacing any earlier load of
     the same day; recompute the stories the run touches. A crash anywhere inside rolls all of it
@@ -674,7 +700,8 @@ def load(dsn: str, run: Run) -> dict:
         # Loads of different days serialise here: they may recompute the same stories.
         cur.execute("select pg_advisory_xact_lock(hashtext('news_load'))")
         check_staging(cur, run.run_id)  # an emptied staging would load the day as empty
-        cur.execute(load_sql(), {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()})
+        params = {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()}
+        run_load_sql(cur, load_sql(), params)
         keep_stage_outputs(cur, run.run_id)  # what re-processing a part of the chain starts from (khabar.reprocess)
         cur.execute(
             "select documents_seen, articles_loaded, duplicates, quarantined, files_discovered, files_loaded,"
