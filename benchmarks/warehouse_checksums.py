@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_load_sql import snapshot  # noqa: E402  (the same digest bench_load_sql --compare uses)
+from bench_load_sql import snapshot  # the same digest bench_load_sql --compare uses
 
 SERVER = os.environ.get("KHABAR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -46,6 +46,17 @@ RUN_BANDS = (
 # The same with one bigint a row mixing band and key (the key's top bits xor the band number): rows of one
 # (band, key) share it; rows of different ones rarely do.
 RUN_BANDS_MIXED = f"select r.*, r.band_key # ((r.band + 1)::bigint << 56) as mixed from ({RUN_BANDS}) r"
+# The run's candidate pairs in SQL: documents sharing a (band, key), both ways. Nearly every (band, key) of the run
+# is its document's alone: the shared keys are found first by sorting one bigint per row, band and key mixed (a
+# shared key has one such value; values that collide only add keys the exact grouping then drops), and only their
+# rows are grouped exactly. ``run_band_pairs`` finds the same pairs in this process; this is its fallback.
+RUN_PAIRS = (
+    "select distinct a.doc_id, b.doc_id as other_id"
+    f" from (select array_agg(doc_id) as ids from ({RUN_BANDS_MIXED}) k"
+    f"       where k.mixed in (select mixed from ({RUN_BANDS_MIXED}) s group by mixed having count(*) > 1)"
+    "       group by band, band_key having count(*) > 1) g,"
+    " unnest(g.ids) a(doc_id), unnest(g.ids) b(doc_id) where b.doc_id <> a.doc_id"
+)
 LIVE = "status in ('active', 'duplicate')"  # the documents dedup decides (quarantined ones are out)
 # Processing order (earliest published first; undated last): the first of a body hash is its original,
 # the first of a new story names it. "C" collation: the order of Python's str comparison.
@@ -213,28 +224,20 @@ def decide(dsn: str, run_id: str, settings: DedupSettings | None = None) -> dict
             (run_id,),
         )
         # Candidates inside the run (the later document first) and against other days' articles.
-        # The documents sharing a band key, grouped once (a self-join of the run's band rows was 3x slower).
-        # Nearly every (band, key) of the run is its document's alone: hashing them all to find the few
-        # shared ones (with an array per key) was most of the statement (0.5 of 0.76 s at 10k documents).
-        # The shared keys are found first by sorting one bigint per row, band and key mixed (a shared key has
-        # one such value; values that collide only add keys the exact grouping then drops), and only their
-        # rows are grouped exactly. Sorting one bigint is 3x cheaper than hashing the pairs; the planner,
-        # expecting few keys, would hash them, hence hash aggregation off for this statement.
-        cur.execute("set local enable_hashagg = off")
+        # The run's pairs of documents sharing a band's key: found in this process from the run's key arrays
+        # (``run_band_pairs``), then ranked here. (Grouped in SQL, unnesting the 640k keys of 10k documents twice,
+        # sorting and hashing them was 0.43 s of the server's CPU; here 0.1 s in all.)
+        cur.execute("create temporary table dedup_run_candidates (doc_id text, other_id text) on commit drop")
+        copy_rows(cur, "dedup_run_candidates", ("doc_id", "other_id"), run_band_pairs(cur, run_id))
+        cur.execute("analyze dedup_run_candidates")
         cur.execute(
             "create temporary table dedup_run_pairs on commit drop as"
             " select p.doc_id, ra.rank as doc_rank, p.other_id, rb.rank as other_rank,"
             "        row_number() over (partition by p.other_id order by ra.rank) = 1 as first_of_other"
-            " from (select distinct a.doc_id, b.doc_id as other_id"
-            f"       from (select array_agg(doc_id) as ids from ({RUN_BANDS_MIXED}) k"
-            f"             where k.mixed in (select mixed from ({RUN_BANDS_MIXED}) s group by mixed having count(*) > 1)"
-            "             group by band, band_key having count(*) > 1) g,"
-            "            unnest(g.ids) a(doc_id), unnest(g.ids) b(doc_id) where b.doc_id <> a.doc_id) p"
+            " from dedup_run_candidates p"
             " join dedup_docs ra on ra.doc_id = p.doc_id join dedup_docs rb on rb.doc_id = p.other_id"
             " where ra.rank > rb.rank",
-            {"run": run_id},
         )
-        cur.execute("reset enable_hashagg")
         cur.execute(
             "create temporary table dedup_warehouse_pairs on commit drop as"
             " select p.doc_id, d.rank as doc_rank, p.article_id,"
@@ -396,6 +399,21 @@ def _int8_array(buf) -> np.ndarray | None:
     return items["value"].astype(np.int64)
 
 
+def _int8_arrays(bufs: list) -> np.ndarray | None:
+    """int8[] arrays in binary form (``array_send``) of one dimension and one length, no nulls, as the rows of one
+    int64 matrix, parsed at once; None when they are not all of that form (``_int8_array`` reads them one by one)."""
+    if not bufs or len({len(b) for b in bufs}) != 1 or len(bufs[0]) < 32:
+        return None
+    n = (len(bufs[0]) - 20) // 12
+    if len(bufs[0]) != 20 + 12 * n:
+        return None
+    rows = np.frombuffer(b"".join(bufs), dtype=[("head", ">i4", 5), ("items", [("len", ">i4"), ("value", ">i8")], n)])
+    head = rows["head"]
+    if not ((head[:, 0] == 1) & (head[:, 1] == 0) & (head[:, 3] == n) & (rows["items"]["len"] == 8).all(axis=1)).all():
+        return None
+    return rows["items"]["value"].astype(np.int64)
+
+
 class _Stream:
     """A file-like object whose ``read`` serves the bytes of a generator's pieces, for ``copy_expert``."""
 
@@ -467,3 +485,89 @@ def copy_run_bands(cur, run_id: str) -> bool:
     cur.copy_expert("copy reporting.lsh_bands (article_id, band, band_key) from stdin with (format binary)",
                     _Stream(pieces()), size=1 << 20)
     return True
+
+
+MEMBERSHIP_SLICE = 1 << 20  # keys tested at a time against the shared mixed values
+
+
+def run_band_pairs(cur, run_id: str) -> list[tuple[str, str]]:
+    """The run's candidate pairs, both ways: every two documents with the same key in the same band (``RUN_PAIRS``'s
+    rows), found here from the run's key arrays (read in binary form from a server-side cursor). As in SQL, one
+    bigint a key mixes band and key; the values that occur more than once are found by sorting them, and only the
+    keys holding such a value are grouped exactly by (band, key). What this process holds is one 8-byte value a key
+    (640k at 10k documents) and a sorted copy of them while the shared values are found. Falls back to
+    ``RUN_PAIRS`` for an array of a form prepare does not write (nulls, more than one dimension)."""
+    cur.execute(
+        "select count(*), coalesce(sum(cardinality(band_keys)), 0) from staging.lsh_bands where run_id = %s", (run_id,)
+    )
+    n_docs, n_keys = cur.fetchone()
+    ids: list[str] = []
+    starts = np.empty(n_docs + 1, dtype=np.int64)
+    mixed = np.empty(n_keys, dtype=np.uint64)
+    at = 0
+
+    def add(doc_ids: list[str], keys: np.ndarray) -> None:  # documents with as many keys each (a row of keys each)
+        nonlocal at
+        width = keys.shape[1]
+        starts[len(ids):len(ids) + len(doc_ids)] = at + width * np.arange(len(doc_ids))
+        ids.extend(doc_ids)
+        bands = np.arange(1, width + 1, dtype=np.uint64) << np.uint64(56)
+        mixed[at:at + keys.size] = (keys.view(np.uint64) ^ bands).ravel()
+        at += keys.size
+
+    with cur.connection.cursor(name="dedup_band_arrays") as stream:
+        stream.itersize = CHUNK
+        stream.execute("select doc_id, array_send(band_keys) from staging.lsh_bands where run_id = %s", (run_id,))
+        while rows := stream.fetchmany(CHUNK):
+            if len(ids) + len(rows) > n_docs:
+                return _sql_pairs(cur, run_id)
+            keys = _int8_arrays([buf for _, buf in rows])  # all of one length: parsed at once
+            if keys is not None and at + keys.size <= n_keys:
+                add([doc_id for doc_id, _ in rows], keys)
+                continue
+            for doc_id, buf in rows:
+                one = _int8_array(buf)
+                if one is None or at + len(one) > n_keys:
+                    return _sql_pairs(cur, run_id)
+                add([doc_id], one.reshape(1, -1))
+    if len(ids) != n_docs or at != n_keys:
+        return _sql_pairs(cur, run_id)
+    starts[n_docs] = at
+    ordered = np.sort(mixed)
+    shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if not len(shared):
+        return []
+    found = []
+    for lo in range(0, n_keys, MEMBERSHIP_SLICE):
+        part = mixed[lo:lo + MEMBERSHIP_SLICE]
+        j = np.minimum(np.searchsorted(shared, part), len(shared) - 1)
+        found.append(np.flatnonzero(shared[j] == part) + lo)
+    pos = np.concatenate(found)
+    doc = np.searchsorted(starts[:n_docs], pos, side="right") - 1
+    band = pos - starts[doc]
+    key = mixed[pos] ^ ((band + 1).astype(np.uint64) << np.uint64(56))  # the key itself (as uint64)
+    order = np.lexsort((key, band))
+    doc, band, key = doc[order], band[order], key[order]
+    # groups: runs of one (band, key); of two documents (most) paired at once, larger ones one by one
+    new = np.concatenate(([True], (band[1:] != band[:-1]) | (key[1:] != key[:-1]), [True]))
+    first = np.flatnonzero(new[:-1])
+    size = np.diff(np.flatnonzero(new))
+    two = first[size == 2]
+    a, b = [doc[two]], [doc[two + 1]]
+    for lo, n in zip(first[size > 2].tolist(), size[size > 2].tolist(), strict=True):
+        members = doc[lo:lo + n]
+        a.append(np.repeat(members, n))
+        b.append(np.tile(members, n))
+    a, b = np.concatenate(a), np.concatenate(b)
+    pairs = np.unique(np.concatenate((a * n_docs + b, b * n_docs + a))[np.concatenate((a != b, a != b))])
+    return [(ids[p // n_docs], ids[p % n_docs]) for p in pairs.tolist()]
+
+
+def _sql_pairs(cur, run_id: str) -> list[tuple[str, str]]:
+    # the planner, expecting few keys, would hash the mixed values: sorting one bigint is 3x cheaper
+    cur.execute("set local enable_hashagg = off")
+    cur.execute(RUN_PAIRS, {"run": run_id})
+    rows = cur.fetchall()
+    cur.execute("reset enable_hashagg")
+    return rows
