@@ -35,7 +35,7 @@ from khabar.dedup import (
     settings_from_env,
     shingles,
 )
-from khabar.warehouse import copy_rows, transaction
+from khabar.warehouse import copy_rows, delete_by_ids, transaction
 
 CHUNK = 2000  # documents (or pairs) per cursor fetch and per COPY
 # The run's band keys, one row per band (staging keeps them as one array per document; band b is at b + 1).
@@ -135,13 +135,12 @@ def _prepare(cur, run_id: str, doc_ids: Sequence[str] | None = None, where: str 
         for table in ("staging.lsh_bands", "staging.dedup_shingles"):
             cur.execute(f"delete from {table} where run_id = %s", (run_id,))
     else:
-        # the subset's ids as a literal array, looked up in the primary key (a join hashed the run's rows, every
-        # batch; an array computed in the statement is of unknown length to the planner: see
-        # khabar.pipeline._delete_batch_rows)
+        # the subset's ids, looked up in the primary key (a join hashed the run's rows, every batch: see
+        # khabar.warehouse.delete_by_ids)
         cur.execute(f"select array(select doc_id from staging.documents where run_id = %s and {cond})", (run_id, *params))
         (subset,) = cur.fetchone()
         for table in ("staging.lsh_bands", "staging.dedup_shingles"):
-            cur.execute(f"delete from {table} where run_id = %s and doc_id = any(%s)", (run_id, subset))
+            delete_by_ids(cur, table, run_id, subset)
     cur.execute("create temporary table if not exists dedup_prepared_hashes (doc_id text, body_hash text) on commit drop")
     cur.execute("truncate dedup_prepared_hashes")
     n = 0
