@@ -6,7 +6,8 @@ Two cases: ``re-load`` (the day is loaded already, as a re-run or backfill finds
 run's reporting rows deleted first, inside the same transaction). ``--explain`` prints the plan of each
 statement slower than 0.3 s; ``--compare OLD.sql`` also runs another version of the SQL (e.g. from
 ``git show REV:include/sql/load_run.sql``) and checks that both leave every reporting table with the same
-rows (timestamps aside).
+rows (timestamps aside). The reporting.lsh_bands rows go in by the script's statement here; ``khabar.pipeline.load``
+COPYs them (``khabar.dedup_stage.copy_run_bands``), which ``bench_load_first.py`` times.
 
     PYTHONPATH=plugins python benchmarks/bench_pipeline.py --keep --sizes 10000      # prints the database
     PYTHONPATH=plugins python benchmarks/bench_load_sql.py khabar_bench_1234abcd [--explain] [--compare old.sql]

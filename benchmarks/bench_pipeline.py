@@ -195,10 +195,14 @@ def write_landing(root: Path, n: int, mix: str, seed: int = 8) -> dict[str, int]
 
 class DbClock:
     """Wall time spent inside psycopg2 calls (connect, execute, executemany, fetch*, COPY), by patching them.
-    (COPY's rows are written to a buffer before the call: building it counts as the stage's own work.)"""
+    (COPY's rows are written to a buffer before the call: building it counts as the stage's own work.)
+    With ``per_statement`` (``--top-sql``) also the CPU the connection's PostgreSQL backend spent during each
+    call (read from /proc, so only for a server on this machine; a parallel plan's workers are not counted):
+    what a busy shared machine changes least."""
 
     total = 0.0
-    by_statement: ClassVar[dict[tuple[str, str], list]] = {}  # (step, statement's first words) -> [seconds, calls], --top-sql
+    # (step, statement's first words) -> [seconds, calls, backend CPU seconds], --top-sql
+    by_statement: ClassVar[dict[tuple[str, str], list]] = {}
     step = ""  # what runs now: a stage, its gate
 
     @classmethod
@@ -207,25 +211,37 @@ class DbClock:
 
         from psycopg_timing import patch_psycopg2
 
-        def add(key: str, spent: float) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def backend_cpu(cur) -> float:
+            try:
+                fields = Path(f"/proc/{cur.connection.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except Exception:  # a server elsewhere, a closed connection: no figure
+                return 0.0
+            return (int(fields[11]) + int(fields[12])) / tick
+
+        def add(key: str, spent: float, cpu: float = 0.0) -> None:
             cls.total += spent
             if per_statement:
-                entry = cls.by_statement.setdefault((cls.step, key), [0.0, 0])
+                entry = cls.by_statement.setdefault((cls.step, key), [0.0, 0, 0.0])
                 entry[0] += spent
                 entry[1] += 1
+                entry[2] += cpu
 
         @contextmanager
         def around_call(cur, name: str, args: tuple):
+            c = backend_cpu(cur) if per_statement else 0.0
             t = time.perf_counter()
             try:
                 yield
             finally:
+                spent = time.perf_counter() - t
                 key = ""
                 if per_statement:
                     key = " ".join(str(args[0] if args else name).split())[:110]
                     if name.startswith("fetch"):
                         key = " ".join(f"{name} after: {cur.query.decode(errors='replace')[:90] if cur.query else ''}".split())
-                add(key, time.perf_counter() - t)
+                add(key, spent, backend_cpu(cur) - c if per_statement else 0.0)
 
         @contextmanager
         def around_connect():  # a new connection (a backend forked, authenticated) is database time too
@@ -329,13 +345,18 @@ def one_size(
                          "busy_seconds": busy or stage_s, "peak_rss_mb": _peak_rss_mb(),
                          "result": {k: v for k, v in result.items() if isinstance(v, int)}})
         if top_sql:  # this process' statements (with --workers 2 the batches' run in the workers: not here)
+            cpu_steps = {}
             for step in dict.fromkeys(step for step, _ in DbClock.by_statement):
                 spent_all = sum(v[0] for (s, _), v in DbClock.by_statement.items() if s == step)
-                print(f"\n   {step}: {spent_all:.2f}s inside psycopg2 (this process), the {top_sql} longest statements:",
-                      file=sys.stderr)
+                cpu_all = cpu_steps[step] = sum(v[2] for (s, _), v in DbClock.by_statement.items() if s == step)
+                print(f"\n   {step}: {spent_all:.2f}s inside psycopg2 (this process), backend CPU {cpu_all:.2f}s;"
+                      f" the {top_sql} longest statements (wall, calls, backend CPU):", file=sys.stderr)
                 mine = sorted(((v, k) for (s, k), v in DbClock.by_statement.items() if s == step), key=lambda vk: -vk[0][0])
-                for (spent, calls), key in mine[:top_sql]:
-                    print(f"   {spent:8.2f}s {calls:6d}x  {key}", file=sys.stderr)
+                for (spent, calls, cpu), key in mine[:top_sql]:
+                    print(f"   {spent:8.2f}s {calls:6d}x {cpu:6.2f}s  {key}", file=sys.stderr)
+            stages_cpu = sum(v for k, v in cpu_steps.items() if not k.endswith(" gate"))
+            gates_cpu = sum(v for k, v in cpu_steps.items() if k.endswith(" gate"))
+            print(f"\n   backend CPU (without parallel workers): stages {stages_cpu:.2f}s, gates {gates_cpu:.2f}s", file=sys.stderr)
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
             cur.execute("select documents_seen, articles_loaded, duplicates, quarantined from reporting.runs")
             seen, articles, dups, quarantined = cur.fetchone()

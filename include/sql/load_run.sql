@@ -12,7 +12,7 @@ analyze staging.files;
 analyze staging.quarantine;
 analyze staging.stripped_lines (run_id, doc_id);  -- not the lines: sorting 30,000 sampled texts for their statistics, which no plan uses
 analyze staging.date_mentions (run_id, doc_id);
-analyze staging.lsh_bands (run_id, doc_id);  -- not the key arrays: dedup analyzed them when it wrote them, and the load joins on doc_id
+analyze staging.lsh_bands (run_id, doc_id);  -- not the key arrays: their statistics (most common elements) are costly and no plan uses them
 analyze staging.dedup_shingles (run_id, doc_id);  -- not the arrays: their statistics cost 0.7 s at 10k and no plan uses them
 analyze staging.dedup_decisions;
 analyze staging.story_merges;
@@ -146,11 +146,16 @@ select run_id, outlet, line_key, line, documents from staging.outlet_lines where
 insert into reporting.lsh_article_bands (article_id, band_keys)
 select l.doc_id, l.band_keys from staging.lsh_bands l
  where l.run_id = %(run_id)s and not exists (select 1 from lsh_kept k where k.article_id = l.doc_id);
+-- (khabar.pipeline.load runs the statement between these two markers as a binary COPY of the same rows, sorted
+-- in the client: khabar.dedup_stage.copy_run_bands; the statement is what it falls back to, and what the script
+-- does run alone)
+-- lsh_bands: begin
 insert into reporting.lsh_bands (article_id, band, band_key)
 select l.doc_id, k.ord - 1, k.band_key
 from staging.lsh_bands l, unnest(l.band_keys) with ordinality as k(band_key, ord)
 where l.run_id = %(run_id)s and not exists (select 1 from lsh_kept kept where kept.article_id = l.doc_id)
 order by k.band_key;
+-- lsh_bands: end
 
 insert into reporting.dedup_shingles (article_id, shingles)
 select doc_id, shingles from staging.dedup_shingles where run_id = %(run_id)s;

@@ -28,6 +28,7 @@ from khabar.warehouse import (
     apply_migrations,
     copy_records,
     day_lock,
+    delete_by_ids,
     transaction,
     update_from_rows,
 )
@@ -143,12 +144,22 @@ def _read_documents(
 
 def _update_documents(
     cur, run_id: str, docs: list[Document], columns: tuple[str, ...], also: dict[str, str] | None = None,
+    batch: int | None = None,
 ) -> None:
     """Write ``columns`` of the documents back: COPY into a temporary table, one ``update ... from``
-    (``also``: more columns set to SQL expressions, as ``update_from_rows`` takes them)."""
+    (``also``: more columns set to SQL expressions, as ``update_from_rows`` takes them). ``batch``: the documents
+    are all of that batch (see ``_document_keys``)."""
     if docs:
         rows = ((d.doc_id, *(_db_value(c, getattr(d, c)) for c in columns)) for d in docs)
-        update_from_rows(cur, "staging.documents", {"run_id": run_id}, "doc_id", columns, rows, also)
+        update_from_rows(cur, "staging.documents", _document_keys(run_id, batch), "doc_id", columns, rows, also)
+
+
+def _document_keys(run_id: str, batch: int | None) -> dict:
+    """What a batch's update of staging.documents matches besides doc_id: the run and, for a batch, its number,
+    so that the batch's rows are found through the (run_id, batch_no) index. Matched on the run alone, the update
+    read every document of the run to hash-join the batch's (3-10 ms a batch at 10k documents, a growth with
+    batches x run)."""
+    return {"run_id": run_id} if batch is None else {"run_id": run_id, "batch_no": batch}
 
 
 def _db_value(column: str, value):
@@ -183,14 +194,15 @@ def _quarantine(cur, run_id: str, items: list[Quarantined]) -> None:
 
 
 def _delete_batch_rows(cur, table: str, run_id: str, batch: int) -> None:
-    """Delete a staging table's rows of one batch's documents (an earlier try's). The batch's ids go as an array,
-    looked up in the table's primary key (run_id, doc_id, ...): a join with the batch's documents hashed all
-    the run's rows of the table in each batch (a cost growing with batches x run)."""
+    """Delete a staging table's rows of one batch's documents (an earlier try's), found by the batch's ids in the
+    table's primary key (run_id, doc_id, ...) (``delete_by_ids``): a join with the batch's documents, or the ids
+    as an array computed in the statement, read the run's rows of the table in each batch (a cost growing with
+    batches x run; date_tag's delete of nothing was 22 ms a batch at 10k documents)."""
     cur.execute(
-        f"delete from {table} where run_id = %(run_id)s and doc_id = any(array("
-        "select doc_id from staging.documents where run_id = %(run_id)s and batch_no = %(batch)s))",
+        "select array(select doc_id from staging.documents where run_id = %(run_id)s and batch_no = %(batch)s)",
         {"run_id": run_id, "batch": batch},
     )
+    delete_by_ids(cur, table, run_id, cur.fetchone()[0])
 
 
 def check_staging(cur, run_id: str) -> None:
@@ -343,7 +355,7 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
     # changed the text (a few documents a day), null here. Kept twice for every document, the text's second copy
     # was a third of the update's time.
     update_from_rows(
-        cur, "staging.documents", {"run_id": rid}, "doc_id", STRIP_WRITE,
+        cur, "staging.documents", _document_keys(rid, batch), "doc_id", STRIP_WRITE,
         (
             (d.doc_id, d.stripped_text, d.kept_line_nos, d.title, d.outlet, _db_value("meta", d.meta),
              d.status, d.byline, d.photo_credit, d.cited_source, d.text_loss, d.needs_review)
@@ -505,7 +517,7 @@ def normalize(dsn: str, run: Run, batch: int | None = None) -> dict:
             doc.body = normalize_text(doc.stripped_text or "")
             doc.title = normalize_text(doc.title) if doc.title else None
             doc.word_count = len(doc.body.split())
-        _update_documents(cur, run.run_id, docs, ("body", "title", "word_count"))
+        _update_documents(cur, run.run_id, docs, ("body", "title", "word_count"), batch=batch)
     return {"batch": batch, "documents": len(docs)} if batch is not None else {"documents": len(docs)}
 
 
@@ -537,7 +549,7 @@ def date_tag(dsn: str, run: Run, batch: int | None = None) -> dict:
             doc.date_confidence, doc.date_calendar = result.confidence, result.calendar
             doc.date_weekday_mismatch = result.weekday_mismatch
             doc.mentions = tag_mentions(doc.body or "", doc.published_at)
-        _update_documents(cur, rid, docs, DATE_WRITE)  # typed by the temporary table: a column of nulls is fine
+        _update_documents(cur, rid, docs, DATE_WRITE, batch=batch)  # typed by the temporary table: a column of nulls is fine
         if batch is None:
             cur.execute("delete from staging.date_mentions where run_id = %s", (rid,))
         else:
@@ -660,6 +672,32 @@ def load_sql() -> str:
     return (INCLUDE_DIR / "sql" / "load_run.sql").read_text(encoding="utf-8")
 
 
+LSH_BANDS_BEGIN, LSH_BANDS_END = "-- lsh_bands: begin", "-- lsh_bands: end"
+
+
+def split_load_sql(sql: str) -> tuple[str, str | None, str]:
+    """load_run.sql as (before, the reporting.lsh_bands statement, after): the statement between the
+    "lsh_bands" markers, which ``run_load_sql`` replaces with a COPY; (sql, None, "") without the markers."""
+    if LSH_BANDS_BEGIN not in sql:
+        return sql, None, ""
+    before, rest = sql.split(LSH_BANDS_BEGIN, 1)
+    statement, after = rest.split(LSH_BANDS_END, 1)
+    return before, statement, after
+
+
+def run_load_sql(cur, sql: str, params: dict) -> None:
+    """The load's SQL, with its reporting.lsh_bands rows COPYed (``khabar.dedup_stage.copy_run_bands``) where the
+    script inserts them, or inserted by the script's statement when the COPY declines."""
+    from khabar.dedup_stage import copy_run_bands
+
+    before, statement, after = split_load_sql(sql)
+    cur.execute(before, params)
+    if statement is not None:
+        if not copy_run_bands(cur, params["run_id"]):
+            cur.execute(statement, params)
+        cur.execute(after, params)
+
+
 def load(dsn: str, run: Run) -> dict:
     """Move the run from staging into reporting in one transaction, replacing any earlier load of
     the same day; recompute the stories the run touches. A crash anywhere inside rolls all of it
@@ -670,7 +708,8 @@ def load(dsn: str, run: Run) -> dict:
         # Loads of different days serialise here: they may recompute the same stories.
         cur.execute("select pg_advisory_xact_lock(hashtext('news_load'))")
         check_staging(cur, run.run_id)  # an emptied staging would load the day as empty
-        cur.execute(load_sql(), {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()})
+        params = {"run_id": run.run_id, "airflow_run_id": run.airflow_run_id, "version": pipeline_version()}
+        run_load_sql(cur, load_sql(), params)
         keep_stage_outputs(cur, run.run_id)  # what re-processing a part of the chain starts from (khabar.reprocess)
         cur.execute(
             "select documents_seen, articles_loaded, duplicates, quarantined, files_discovered, files_loaded,"
