@@ -118,3 +118,21 @@ def test_the_runs_candidate_pairs_are_the_sql_ones(dsn):
 
 def test_a_run_without_shared_keys_has_no_candidate_pairs(dsn):
     assert _pairs_both(dsn, {"a": [1, 2], "b": [2, 1], "c": []}) == ([], [])
+
+
+def test_a_day_of_more_keys_than_the_process_holds_is_grouped_by_the_server(dsn, monkeypatch):
+    from khabar import dedup_stage
+
+    keys = {"a": [1, 2, 3], "b": [1, 5, 6], "c": [7, 2, 9], "d": [8, 8, 8]}
+    expected = _pairs_both(dsn, keys)[0]
+    served = []
+
+    def sql_pairs(cur, run_id):
+        served.append(run_id)
+        return _sql_pairs(cur, run_id)
+
+    monkeypatch.setattr(dedup_stage, "MAX_KEYS_IN_PROCESS", 11)  # the day has 12
+    monkeypatch.setattr(dedup_stage, "_sql_pairs", sql_pairs)
+    found = _pairs_both(dsn, keys)
+    assert served == [RUN]  # run_band_pairs handed the day to the server
+    assert found[0] == found[1] == expected == [("a", "b"), ("a", "c"), ("b", "a"), ("c", "a")]
