@@ -413,6 +413,27 @@ def _int8_arrays(bufs: list) -> np.ndarray | None:
     return rows["items"]["value"].astype(np.int64)
 
 
+def _key_array_chunks(cur, name: str, sql: str, params) -> Iterator[tuple[list[str], np.ndarray] | None]:
+    """``sql``'s rows (doc_id, ``array_send`` of its key array), read from a server-side cursor ``name``, as
+    chunks of documents with as many keys each: (their ids, an int64 matrix with a row each), a fetch's arrays
+    parsed at once where they are all of one length; None, and nothing after it, at an array of a form not read
+    here (more than one dimension, nulls): the caller then lets the server do it."""
+    with cur.connection.cursor(name=name) as stream:
+        stream.itersize = CHUNK
+        stream.execute(sql, params)
+        while rows := stream.fetchmany(CHUNK):
+            keys = _int8_arrays([buf for _, buf in rows])
+            if keys is not None:
+                yield [doc_id for doc_id, _ in rows], keys
+                continue
+            for doc_id, buf in rows:
+                one = _int8_array(buf)
+                if one is None:
+                    yield None
+                    return
+                yield [doc_id], one.reshape(1, -1)
+
+
 class _Stream:
     """A file-like object whose ``read`` serves the bytes of a generator's pieces, for ``copy_expert``."""
 
@@ -445,16 +466,11 @@ def copy_run_bands(cur, run_id: str) -> bool:
 
     ids: list[str] = []
     arrays: list[np.ndarray] = []
-    with cur.connection.cursor(name="lsh_band_arrays") as stream:
-        stream.itersize = CHUNK
-        stream.execute(_RUN_BAND_ARRAYS, (run_id,))
-        while rows := stream.fetchmany(CHUNK):
-            for doc_id, buf in rows:
-                keys = _int8_array(buf)
-                if keys is None:
-                    return False
-                ids.append(doc_id)
-                arrays.append(keys)
+    for chunk in _key_array_chunks(cur, "lsh_band_arrays", _RUN_BAND_ARRAYS, (run_id,)):
+        if chunk is None:
+            return False
+        ids.extend(chunk[0])
+        arrays.extend(chunk[1])  # a row each
     if not ids:
         return True  # no rows to write
     encoded = [i.encode() for i in ids]
@@ -523,21 +539,11 @@ def run_band_pairs(cur, run_id: str) -> list[tuple[str, str]]:
         mixed[at:at + keys.size] = (keys.view(np.uint64) ^ bands).ravel()
         at += keys.size
 
-    with cur.connection.cursor(name="dedup_band_arrays") as stream:
-        stream.itersize = CHUNK
-        stream.execute("select doc_id, array_send(band_keys) from staging.lsh_bands where run_id = %s", (run_id,))
-        while rows := stream.fetchmany(CHUNK):
-            if len(ids) + len(rows) > n_docs:
-                return _sql_pairs(cur, run_id)
-            keys = _int8_arrays([buf for _, buf in rows])  # all of one length: parsed at once
-            if keys is not None and at + keys.size <= n_keys:
-                add([doc_id for doc_id, _ in rows], keys)
-                continue
-            for doc_id, buf in rows:
-                one = _int8_array(buf)
-                if one is None or at + len(one) > n_keys:
-                    return _sql_pairs(cur, run_id)
-                add([doc_id], one.reshape(1, -1))
+    arrays = "select doc_id, array_send(band_keys) from staging.lsh_bands where run_id = %s"
+    for chunk in _key_array_chunks(cur, "dedup_band_arrays", arrays, (run_id,)):
+        if chunk is None or len(ids) + len(chunk[0]) > n_docs or at + chunk[1].size > n_keys:
+            return _sql_pairs(cur, run_id)
+        add(*chunk)
     if len(ids) != n_docs or at != n_keys:
         return _sql_pairs(cur, run_id)
     starts[n_docs] = at
