@@ -98,7 +98,7 @@ class Clock:
                     clock.wall["gx validation"] -= wall
                     clock.wall["expectations' SQL"] += wall
                     clock.cpu["expectations' SQL"] += cpu
-                    text = cur.query.decode(errors="replace") if cur.query else str(args[0] if args else "")
+                    text = cur.query.decode(errors="replace") if cur.query else str(args[0] if args else name)
                     entry = clock.statements[" ".join(text.split())]
                     entry[0] += wall
                     entry[1] += cpu
