@@ -344,11 +344,12 @@ def one_size(
             stage_s, stage_db = time.perf_counter() - t0, DbClock.total - db0 + db_batches
             if stage == "ingest":
                 batches = result["batches"]
-            t1 = time.perf_counter()
+            t1, gate_db0 = time.perf_counter(), DbClock.total
             DbClock.step = f"{stage} gate"
             run_gate(dsn, stage, run)
             gate_s = time.perf_counter() - t1
             rows.append({"stage": stage, "seconds": stage_s, "db_seconds": stage_db, "gate_seconds": gate_s,
+                         "gate_db_seconds": DbClock.total - gate_db0,
                          "busy_seconds": busy or stage_s, "peak_rss_mb": _peak_rss_mb(),
                          "result": {k: v for k, v in result.items() if isinstance(v, int)}})
         if top_sql:  # this process' statements (with --workers 2 the batches' run in the workers: not here)
@@ -451,6 +452,12 @@ def report(res: dict) -> None:
     print(f"   end to end {wall:.1f}s = {n / wall:.0f} docs/s; stages' own work {own:.1f}s, in psycopg2 {db:.1f}s,"
           f" gates {gates:.1f}s; outside the stages' own work {(db + gates) / (own + db + gates):.0%}"
           f"{' of the processes’ time' if workers > 1 else ''}; peak RSS {res['peak_rss_mb']:.0f} MB")
+    # what the outside is made of: the stages' hand-offs through staging (each task reads what the one before it
+    # wrote: XCom carries no text), the load's writes into the warehouse, the gates' SQL and the rest of the gates
+    handoff = sum(r["db_seconds"] for r in stages if r["stage"] != "load")
+    gate_db = sum(r.get("gate_db_seconds", 0.0) for r in stages)
+    print(f"   outside, by kind: staging reads and writes of ingest..dedup {handoff:.1f}s, the load {db - handoff:.1f}s,"
+          f" the gates' SQL {gate_db:.1f}s, the gates' Python (Great Expectations, Data Docs) {gates - gate_db:.1f}s")
     total = wall
     if "airflow" in res:
         af = res["airflow"]
