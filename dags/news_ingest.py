@@ -19,7 +19,7 @@ files directly under `<landing>/` modified during D, then:
 | load into `reporting.*` in one transaction | `load_warehouse` | `validate_load` |
 
 Batches: `ingest_files` assigns every document of the day to a batch of `batch_size` documents (DAG param
-`batch_size`, else env `NEWS_BATCH_SIZE`, else the Variable `news_batch_size`, else 1000; in source order;
+`batch_size`, else env `NEWS_BATCH_SIZE`, else the Variable `news_batch_size`, else 2500; in source order;
 at most 1024 batches, Airflow's `max_map_length`) and returns the batch numbers; the [mapped] tasks are
 expanded over them (dynamic task mapping), so several workers share one day. XCom carries only batch
 numbers and counts, never text. The warehouse gets the same rows whatever the batch size.
@@ -134,7 +134,7 @@ def _gate(name: str, **context) -> dict:
     params={
         "batch_size": Param(
             None, type=["null", "integer"], minimum=1,
-            description="documents per batch of the mapped stages (empty: env NEWS_BATCH_SIZE, Variable news_batch_size, 1000)",
+            description="documents per batch of the mapped stages (empty: env NEWS_BATCH_SIZE, Variable news_batch_size, 2500)",
         ),
     },
     doc_md=__doc__,

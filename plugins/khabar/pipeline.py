@@ -45,10 +45,12 @@ DOC_COLUMNS = (
 )
 STAGES = ("ingest", "strip", "normalize", "date_tag", "dedup", "load")
 BATCH_STAGES = ("strip", "normalize", "date_tag", "dedup")  # per document: mapped over the day's batches
-# A mapped task of 1,000 documents does 2-4 s of work per stage: at 500 a 10k day was 91 task instances and
-# `airflow dags test` took 65.7 s, at 1,000 51 instances and 53.2 s (each instance costs Airflow ~0.12 s, and a
-# batch ~10 ms of connection, lock and temporary-table statements); ten batches still keep several workers busy.
-DEFAULT_BATCH_SIZE = 1000
+# A mapped task of 2,500 documents does 2-4 s of work per stage (2-core machine). Each task instance costs Airflow
+# time the day's work does not need (start-up, the scheduler's loop between tasks): under the CeleryExecutor (one
+# worker of 2 slots) a 10k day ran in 30.5 s with batches of 1,000 (51 instances) and 27.0 s with 2,500 (27), a 100k
+# day in 220.9 s and 187.6 s (411 and 171 instances). Four batches of a 10k day keep 2-4 slots busy; a deployment
+# with more slots sets a smaller size (NEWS_BATCH_SIZE, a trigger's conf).
+DEFAULT_BATCH_SIZE = 2500
 # Airflow's default [core] max_map_length: a bigger day gets bigger batches, never more mapped tasks.
 MAX_BATCHES = 1024
 
@@ -77,7 +79,7 @@ class Run:
     airflow_run_id: str | None = None
     max_file_bytes: int = 50 * 1024 * 1024
     quarantine_dir: Path | None = None  # None: env NEWS_QUARANTINE_DIR, else <project>/.quarantine
-    batch_size: int | None = None  # documents per batch at ingest; None: env NEWS_BATCH_SIZE, else 1000
+    batch_size: int | None = None  # documents per batch at ingest; None: env NEWS_BATCH_SIZE, else 2500
 
     @property
     def run_id(self) -> str:
@@ -90,7 +92,7 @@ def landing_root_from_env() -> Path:
 
 
 def batch_size_from_env() -> int:
-    """``NEWS_BATCH_SIZE``, else 1,000 documents a batch."""
+    """``NEWS_BATCH_SIZE``, else 2,500 documents a batch."""
     size = int(os.environ.get("NEWS_BATCH_SIZE") or DEFAULT_BATCH_SIZE)
     if size < 1:
         raise ValueError(f"NEWS_BATCH_SIZE must be at least 1, not {size}")
