@@ -12,15 +12,18 @@ and starting, each service's CPU during the run and over 10 s with nothing to ru
 when it was queued, started and ended, and the gap since the task before it ended (the scheduler's part, then
 the worker's). ``--in-process`` also times the same stages and gates in this process (bench_pipeline's
 one-process mode) for comparison; ``--setting AIRFLOW__SECTION__KEY=VALUE`` tries an Airflow setting on every
-service; ``--logs DIR`` keeps the services' and tasks' logs.
+service; ``--logs DIR`` keeps the services' and tasks' logs. ``--days K`` measures a backfill instead: the same
+landing zone in K day folders, K runs triggered at once (news_ingest runs one day at a time, ``max_active_runs=1``,
+so K - 1 of them wait queued), timed from the first task's start to the last one's end, with the services' CPU.
 
     PYTHONPATH=plugins python benchmarks/bench_celery.py --sizes 10000 [--mix txt|html|mixed] [--concurrency 2]
-        [--batch-size 1000] [--in-process] [--setting KEY=VALUE ...] [--logs DIR]
+        [--batch-size 2500] [--in-process] [--setting KEY=VALUE ...] [--logs DIR] [--days K]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import subprocess
@@ -77,7 +80,8 @@ def _tree_cpu(pid: int) -> float:
 
 
 def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, timeout: float,
-               logs: Path | None = None, warm_up: bool = True, settings: dict[str, str] | None = None) -> dict:
+               logs: Path | None = None, warm_up: bool = True, settings: dict[str, str] | None = None,
+               days: int = 1) -> dict:
     home = Path(tempfile.mkdtemp(prefix="khabar_bench_celery_"))
     tag = uuid.uuid4().hex[:8]
     meta_name, warehouse_name = f"khabar_bench_meta_{tag}", f"khabar_bench_{tag}"
@@ -119,17 +123,23 @@ def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, 
             cur.execute("update dag set next_dagrun_create_after = null, is_paused = false where dag_id = 'news_ingest'")
         conn.close()
 
-        def run(day) -> tuple[str, str]:
+        def trigger(day) -> str:
             run_id = f"bench__{day.isoformat()}"
             logical = datetime(day.year, day.month, day.day, tzinfo=TEHRAN).isoformat()
             subprocess.run([*AIRFLOW, "dags", "trigger", "news_ingest", "--logical-date", logical, "--run-id", run_id],
                            env=env, capture_output=True, text=True, timeout=180, check=True)
+            return run_id
 
+        def wait(run_id: str) -> str:
             def finished():
                 rows = _query(meta, "select state from dag_run where dag_id = 'news_ingest' and run_id = %s", (run_id,))
                 return rows and rows[0][0] in ("success", "failed") and rows[0][0]
 
-            return run_id, services.wait(f"run {run_id} to finish", finished, timeout=timeout, every=0.5)
+            return services.wait(f"run {run_id} to finish", finished, timeout=timeout, every=0.5)
+
+        def run(day) -> tuple[str, str]:
+            run_id = trigger(day)
+            return run_id, wait(run_id)
 
         warmup = None
         if warm_up:  # an empty day first: the api-server's, scheduler's and worker's first requests and imports
@@ -142,6 +152,16 @@ def celery_run(landing: Path, concurrency: int, batch_size: int, redis_db: int, 
         time.sleep(IDLE_SECONDS)  # what the services cost with nothing to run
         cpu_before = {name: _tree_cpu(proc.pid) for name, proc in services.procs.items()}
         idle = {name: cpu_before[name] - idle_from[name] for name in cpu_before}
+        if days > 1:  # a backfill: every day triggered before any has finished, then all awaited
+            run_ids = [trigger(DAY + timedelta(days=k)) for k in range(days)]
+            states = [wait(r) for r in run_ids]
+            cpu = {name: _tree_cpu(proc.pid) - cpu_before[name] for name, proc in services.procs.items()}
+            spans = _query(meta, "select run_id, extract(epoch from min(start_date)), extract(epoch from max(end_date)),"
+                                 " count(*) from task_instance where dag_id = 'news_ingest' and run_id = any(%s)"
+                                 " group by run_id order by 2", (run_ids,))
+            counts = _query(warehouse, "select run_id, documents_seen, articles_loaded, duplicates from reporting.runs"
+                                       " order by run_id")
+            return {"states": states, "spans": spans, "runs": counts, "warmup": warmup, "cpu": cpu, "idle": idle}
         run_id, state = run(DAY)
         cpu = {name: _tree_cpu(proc.pid) - cpu_before[name] for name, proc in services.procs.items()}
         tis = _query(
@@ -178,6 +198,24 @@ def in_process(landing: Path, n: int, batch_size: int) -> float:
 
     res = json.loads(out.stdout.strip().splitlines()[-1])
     return sum(r["seconds"] + r["gate_seconds"] for r in res["stages"])
+
+
+def report_backfill(n: int, res: dict, concurrency: int, batch_size: int) -> None:
+    """``--days``: the backfill's wall time, each day's, and the gaps between one day's end and the next one's start."""
+    spans = res["spans"]
+    first, last = min(float(s[1]) for s in spans), max(float(s[2]) for s in spans)
+    print(f"\n== backfill of {len(spans)} days of {n} documents, batches of {batch_size}, one Celery worker of"
+          f" {concurrency} slots: runs {', '.join(sorted(set(res['states'])))}; warehouse (run, seen, articles,"
+          f" duplicates) {res['runs']}")
+    print(f"   first start to last end {last - first:.1f}s = {len(spans) * n / (last - first):.0f} docs/s; "
+          + "; ".join(f"{float(s[2]) - float(s[1]):.1f}s ({s[3]} instances)" for s in spans))
+    gaps = [float(b[1]) - float(a[2]) for a, b in itertools.pairwise(spans)]
+    if gaps:
+        print(f"   between a day's last task and the next day's first: {sum(gaps):.1f}s in all, mean {sum(gaps) / len(gaps):.2f}s")
+    print("   CPU during the backfill: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in res["cpu"].items())
+          + f" ({os.cpu_count()} cores x {last - first:.1f}s = {os.cpu_count() * (last - first):.0f} CPU-seconds)")
+    print(f"   CPU in {IDLE_SECONDS:.0f}s with nothing to run, before it: "
+          + ", ".join(f"{name} {sec:.2f}s" for name, sec in res["idle"].items()))
 
 
 def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | None, counts: dict) -> None:
@@ -235,6 +273,7 @@ def main() -> int:
     ap.add_argument("--setting", action="append", default=[], metavar="AIRFLOW__SECTION__KEY=VALUE",
                     help="an Airflow setting for every service (repeatable), e.g. to try scheduler settings")
     ap.add_argument("--in-process", action="store_true", help="also time the stages and gates in one process")
+    ap.add_argument("--days", type=int, default=1, help="a backfill of this many days (the same zone in each), triggered at once")
     args = ap.parse_args()
     if not (SHARED / "corpus").is_dir():
         print(f"{SHARED / 'corpus'} is absent (KHABAR_SHARED_DIR points at ../shared)", file=sys.stderr)
@@ -248,13 +287,18 @@ def main() -> int:
         tmp = Path(tempfile.mkdtemp(prefix="khabar_bench_zone_"))
         try:
             counts = write_landing(tmp / "landing", n, args.mix)
+            for k in range(1, args.days):  # the backfill's other days: the same files in their own day folders
+                shutil.copytree(tmp / "landing" / DAY.isoformat(), tmp / "landing" / (DAY + timedelta(days=k)).isoformat())
             res = celery_run(tmp / "landing", args.concurrency, args.batch_size, args.redis_db, args.timeout,
                              args.logs / str(n) if args.logs else None, not args.no_warm_up,
-                             dict(kv.split("=", 1) for kv in args.setting))
-            local = in_process(tmp / "landing", n, args.batch_size) if args.in_process else None
+                             dict(kv.split("=", 1) for kv in args.setting), args.days)
+            local = in_process(tmp / "landing", n, args.batch_size) if args.in_process and args.days == 1 else None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        report(n, res, args.concurrency, args.batch_size, local, counts)
+        if args.days > 1:
+            report_backfill(n, res, args.concurrency, args.batch_size)
+        else:
+            report(n, res, args.concurrency, args.batch_size, local, counts)
     return 0
 
 
