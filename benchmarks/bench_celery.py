@@ -212,8 +212,13 @@ def report_backfill(n: int, res: dict, concurrency: int, batch_size: int) -> Non
     gaps = [float(b[1]) - float(a[2]) for a, b in itertools.pairwise(spans)]
     if gaps:
         print(f"   between a day's last task and the next day's first: {sum(gaps):.1f}s in all, mean {sum(gaps) / len(gaps):.2f}s")
-    print("   CPU during the backfill: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in res["cpu"].items())
-          + f" ({os.cpu_count()} cores x {last - first:.1f}s = {os.cpu_count() * (last - first):.0f} CPU-seconds)")
+    _report_cpu(res, last - first, "the backfill")
+
+
+def _report_cpu(res: dict, wall: float, what: str) -> None:
+    """The services' CPU during ``what`` (``wall`` seconds) and, before it, with nothing to run."""
+    print(f"   CPU during {what}: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in res["cpu"].items())
+          + f" (from the trigger to its end; {os.cpu_count()} cores x {wall:.1f}s = {os.cpu_count() * wall:.0f} CPU-seconds)")
     print(f"   CPU in {IDLE_SECONDS:.0f}s with nothing to run, before it: "
           + ", ".join(f"{name} {sec:.2f}s" for name, sec in res["idle"].items()))
 
@@ -235,10 +240,7 @@ def report(n: int, res: dict, concurrency: int, batch_size: int, local: float | 
     if res["warmup"]:
         print(f"   before it, a warm-up run of an empty day (the services' first requests): {res['warmup'][0]},"
               f" {res['warmup'][2]} instances, {float(res['warmup'][1] or 0):.1f}s first start to last end")
-    print("   CPU during the run: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in res["cpu"].items())
-          + f" (from the trigger to the run's end; {os.cpu_count()} cores x {wall:.1f}s = {os.cpu_count() * wall:.0f} CPU-seconds)")
-    print(f"   CPU in {IDLE_SECONDS:.0f}s with nothing to run, before it: "
-          + ", ".join(f"{name} {sec:.2f}s" for name, sec in res["idle"].items()))
+    _report_cpu(res, wall, "the run")
     if local is not None:
         print(f"   the same stages and gates in one process, one after another: {local:.1f}s")
     by_task: dict[str, list[tuple]] = {}

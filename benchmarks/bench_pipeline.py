@@ -194,8 +194,10 @@ def write_landing(root: Path, n: int, mix: str, seed: int = 8) -> dict[str, int]
 
 
 class DbClock:
-    """Wall time spent inside psycopg2 calls (connect, execute, executemany, fetch*, COPY), by patching them.
-    (COPY's rows are written to a buffer before the call: building it counts as the stage's own work.)
+    """Wall time spent inside psycopg2 calls (connect, execute, executemany, fetch*, COPY, commit, rollback, the
+    fetches of a loop over a server-side cursor), by patching them (``psycopg_timing``). (Most COPYs' rows are
+    written to a buffer before the call: building them counts as the stage's own work; the load's band rows are
+    streamed, their pieces built during the call.)
     With ``per_statement`` (``--top-sql``) also the CPU the connection's PostgreSQL backend spent during each
     call (read from /proc, so only for a server on this machine; a parallel plan's workers are not counted):
     what a busy shared machine changes least."""
@@ -209,16 +211,14 @@ class DbClock:
     def install(cls, per_statement: bool = False) -> None:
         from contextlib import contextmanager
 
+        from bench_gates_sql import backend_cpu as pid_cpu
         from psycopg_timing import patch_psycopg2
-
-        tick = os.sysconf("SC_CLK_TCK")
 
         def backend_cpu(cur) -> float:
             try:
-                fields = Path(f"/proc/{cur.connection.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+                return pid_cpu(cur.connection.info.backend_pid)
             except Exception:  # a server elsewhere, a closed connection: no figure
                 return 0.0
-            return (int(fields[11]) + int(fields[12])) / tick
 
         def add(key: str, spent: float, cpu: float = 0.0) -> None:
             cls.total += spent

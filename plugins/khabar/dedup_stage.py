@@ -76,6 +76,7 @@ def _array_text(arr: np.ndarray) -> str:
 
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
+_COPY_TRAILER = b"\xff\xff"  # a row of -1 fields: the end of the data
 _ARRAY_ELEMENT = {np.dtype(np.int32): (23, ">i4"), np.dtype(np.int64): (20, ">i8")}  # element type oid, wire form
 
 
@@ -105,7 +106,7 @@ def copy_fingerprints(cur, table: str, column: str, run_id: str, rows: list[tupl
         doc, payload = doc_id.encode(), _binary_array(arr)
         buf.write(struct.pack(f">hi{len(run)}si{len(doc)}si", 3, len(run), run, len(doc), doc, len(payload)))
         buf.write(payload)
-    buf.write(b"\xff\xff")  # end of data
+    buf.write(_COPY_TRAILER)
     buf.seek(0)
     cur.copy_expert(f"copy {table} (run_id, doc_id, {column}) from stdin with (format binary)", buf)
 
@@ -161,7 +162,7 @@ def _prepare(cur, run_id: str, doc_ids: Sequence[str] | None = None, where: str 
     # without statistics the planner took the hashes for ~900 rows and hashed all the run's documents to
     # match them, in every batch (51 ms a batch at 10k documents, 13 ms by primary key)
     cur.execute("analyze dedup_prepared_hashes")
-    # a subset's documents are looked up by their ids in the primary key (a literal array, as the deletes above):
+    # a subset's documents are looked up by their ids in the primary key (the ids as a literal array):
     # matched on the run alone, each subset's update read all the run's documents to hash-join its own
     # (10 ms of a batch's 14 at 10k documents)
     cur.execute(
@@ -462,8 +463,6 @@ def copy_run_bands(cur, run_id: str) -> bool:
     server-side cursor; what this process holds is the keys and their order (16 bytes a row: 100 MB at 100k
     documents), the COPY is streamed. Returns False, having written nothing, when an array is not of the form
     prepare writes (one dimension, no nulls) or the ids differ in length: the caller runs the statement."""
-    import struct
-
     ids: list[str] = []
     arrays: list[np.ndarray] = []
     for chunk in _key_array_chunks(cur, "lsh_band_arrays", _RUN_BAND_ARRAYS, (run_id,)):
@@ -495,7 +494,7 @@ def copy_run_bands(cur, run_id: str) -> bool:
             rows["fields"], rows["id_len"], rows["band_len"], rows["key_len"] = 3, width, 4, 8
             rows["id"], rows["band"], rows["key"] = id_array[doc], at - starts[doc], keys[at]
             yield rows.tobytes()
-        yield struct.pack(">h", -1)
+        yield _COPY_TRAILER
 
     cur.copy_expert("copy reporting.lsh_bands (article_id, band, band_key) from stdin with (format binary)",
                     _Stream(pieces()), size=1 << 20)

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from psycopg_timing import patch_psycopg2  # noqa: E402
+from psycopg_timing import patch_psycopg2
 
 
 @pytest.fixture
