@@ -202,7 +202,8 @@ class DbClock:
     call (read from /proc, so only for a server on this machine; a parallel plan's workers are not counted):
     what a busy shared machine changes least."""
 
-    total = 0.0
+    total = 0.0  # on the stage's thread, with its waits for the calls behind its work
+    behind = 0.0  # the calls behind the stage's work (khabar.warehouse.Behind), on their own thread
     # (step, statement's first words) -> [seconds, calls, backend CPU seconds], --top-sql
     by_statement: ClassVar[dict[tuple[str, str], list]] = {}
     step = ""  # what runs now: a stage, its gate
@@ -212,7 +213,7 @@ class DbClock:
         from contextlib import contextmanager
 
         from bench_gates_sql import backend_cpu as pid_cpu
-        from psycopg_timing import patch_psycopg2
+        from psycopg_timing import on_main_thread, patch_behind, patch_psycopg2
 
         def backend_cpu(cur) -> float:
             try:
@@ -221,7 +222,11 @@ class DbClock:
                 return 0.0
 
         def add(key: str, spent: float, cpu: float = 0.0) -> None:
-            cls.total += spent
+            if on_main_thread():
+                cls.total += spent
+            else:
+                cls.behind += spent
+                key = f"(behind) {key}"
             if per_statement:
                 entry = cls.by_statement.setdefault((cls.step, key), [0.0, 0, 0.0])
                 entry[0] += spent
@@ -251,7 +256,16 @@ class DbClock:
             finally:
                 add("(connect)", time.perf_counter() - t)
 
+        @contextmanager
+        def around_wait():  # the stage waiting for its reads and writes behind its work: database time
+            t = time.perf_counter()
+            try:
+                yield
+            finally:
+                add("(waiting for the calls behind)", time.perf_counter() - t)
+
         patch_psycopg2(around_call, around_connect)
+        patch_behind(around_wait)
 
 
 def _peak_rss_mb() -> float:
@@ -259,15 +273,15 @@ def _peak_rss_mb() -> float:
     return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
 
 
-def _batch_task(args: tuple) -> tuple[float, float]:
+def _batch_task(args: tuple) -> tuple[float, float, float]:
     """One batch of a stage in a worker process (as a Celery worker runs a mapped task instance): its wall
-    time and the part inside psycopg2."""
+    time, the part inside psycopg2 or waiting for it, and the time of its calls behind its work."""
     from khabar.pipeline import run_stage
 
     dsn, stage, run, batch = args
-    db0, t0 = DbClock.total, time.perf_counter()
+    db0, behind0, t0 = DbClock.total, DbClock.behind, time.perf_counter()
     run_stage(dsn, stage, run, batch)
-    return time.perf_counter() - t0, DbClock.total - db0
+    return time.perf_counter() - t0, DbClock.total - db0, DbClock.behind - behind0
 
 
 def one_size(
@@ -315,9 +329,9 @@ def one_size(
         rows = []
         batches: list[int] = []
         for stage in STAGES:
-            db0, t0 = DbClock.total, time.perf_counter()
+            db0, behind0, t0 = DbClock.total, DbClock.behind, time.perf_counter()
             DbClock.step = stage
-            busy = db_batches = 0.0
+            busy = db_batches = behind_batches = 0.0
             if profile == stage:
                 import cProfile
                 import pstats
@@ -333,31 +347,38 @@ def one_size(
                     done = list(pool.map(_batch_task, jobs))
                 else:
                     done = [_batch_task(job) for job in jobs]
-                busy = sum(t for t, _ in done)
+                busy = sum(t for t, _, _ in done)
                 # the workers' time in psycopg2 is theirs; in this process DbClock.total has counted it already
-                db_batches = sum(d for _, d in done) if workers > 1 else 0.0
+                db_batches = sum(d for _, d, _ in done) if workers > 1 else 0.0
+                behind_batches = sum(b for _, _, b in done) if workers > 1 else 0.0
                 f0 = time.perf_counter()
                 result = run_finish(dsn, stage, run) if stage in FINISH_FUNCTIONS else {"batches": len(done)}
                 busy += time.perf_counter() - f0
             else:
                 result = run_stage(dsn, stage, run)
             stage_s, stage_db = time.perf_counter() - t0, DbClock.total - db0 + db_batches
+            stage_behind = DbClock.behind - behind0 + behind_batches
             if stage == "ingest":
                 batches = result["batches"]
             t1, gate_db0 = time.perf_counter(), DbClock.total
             DbClock.step = f"{stage} gate"
             run_gate(dsn, stage, run)
             gate_s = time.perf_counter() - t1
-            rows.append({"stage": stage, "seconds": stage_s, "db_seconds": stage_db, "gate_seconds": gate_s,
+            rows.append({"stage": stage, "seconds": stage_s, "db_seconds": stage_db, "behind_seconds": stage_behind,
+                         "gate_seconds": gate_s,
                          "gate_db_seconds": DbClock.total - gate_db0,
                          "busy_seconds": busy or stage_s, "peak_rss_mb": _peak_rss_mb(),
                          "result": {k: v for k, v in result.items() if isinstance(v, int)}})
         if top_sql:  # this process' statements (with --workers 2 the batches' run in the workers: not here)
             cpu_steps = {}
             for step in dict.fromkeys(step for step, _ in DbClock.by_statement):
-                spent_all = sum(v[0] for (s, _), v in DbClock.by_statement.items() if s == step)
-                cpu_all = cpu_steps[step] = sum(v[2] for (s, _), v in DbClock.by_statement.items() if s == step)
-                print(f"\n   {step}: {spent_all:.2f}s inside psycopg2 (this process), backend CPU {cpu_all:.2f}s;"
+                mine = {k: v for (s, k), v in DbClock.by_statement.items() if s == step}
+                spent_all = sum(v[0] for k, v in mine.items() if not k.startswith("(behind)"))
+                behind_all = sum(v[0] for k, v in mine.items() if k.startswith("(behind)"))
+                cpu_all = cpu_steps[step] = sum(v[2] for v in mine.values())
+                print(f"\n   {step}: {spent_all:.2f}s inside psycopg2 or waiting for it (this process)"
+                      + (f", {behind_all:.2f}s of calls behind the work" if behind_all else "")
+                      + f", backend CPU {cpu_all:.2f}s;"
                       f" the {top_sql} longest statements (wall, calls, backend CPU):", file=sys.stderr)
                 mine = sorted(((v, k) for (s, k), v in DbClock.by_statement.items() if s == step), key=lambda vk: -vk[0][0])
                 for (spent, calls, cpu), key in mine[:top_sql]:
@@ -445,11 +466,16 @@ def report(res: dict) -> None:
     print(f"   worker start-up (khabar.worker_preload, not timed below): {res['preload_s']:.1f}s" if res.get("preload_s")
           else "   no preload: the first gate imports Great Expectations, normalize loads the normalizer's tables")
     print(f"   the fresh warehouse's migrations (once per database, not timed below): {res['migrate_s']:.1f}s")
-    print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'own work':>10}{'gate s':>8}{'peak MB':>9}")
+    # in DB: inside psycopg2 on the stage's thread, or waiting there for the calls behind its work; behind: those
+    # calls' own time, on their thread, overlapping the stage's work (not part of the stage's time)
+    print(f"   {'stage':<10}{'seconds':>9}{'docs/s':>9}{'in DB':>8}{'own work':>10}{'behind':>8}{'gate s':>8}{'peak MB':>9}")
     for r in stages:  # peak MB: the peak RSS so far, after the stage and its gate (the workers' included)
         print(f"   {r['stage']:<10}{r['seconds']:>9.2f}{n / r['seconds']:>9.0f}{r['db_seconds']:>8.2f}"
-              f"{r['busy_seconds'] - r['db_seconds']:>10.2f}{r['gate_seconds']:>8.2f}{r.get('peak_rss_mb', 0):>9.0f}")
-    print(f"   end to end {wall:.1f}s = {n / wall:.0f} docs/s; stages' own work {own:.1f}s, in psycopg2 {db:.1f}s,"
+              f"{r['busy_seconds'] - r['db_seconds']:>10.2f}{r.get('behind_seconds', 0.0):>8.2f}{r['gate_seconds']:>8.2f}"
+              f"{r.get('peak_rss_mb', 0):>9.0f}")
+    behind = sum(r.get("behind_seconds", 0.0) for r in stages)
+    print(f"   end to end {wall:.1f}s = {n / wall:.0f} docs/s; stages' own work {own:.1f}s, in psycopg2 {db:.1f}s"
+          f" (and {behind:.1f}s of calls behind the stages' work),"
           f" gates {gates:.1f}s; outside the stages' own work {(db + gates) / (own + db + gates):.0%}"
           f"{' of the processes’ time' if workers > 1 else ''}; peak RSS {res['peak_rss_mb']:.0f} MB")
     # what the outside is made of: the stages' hand-offs through staging (each task reads what the one before it

@@ -2,11 +2,14 @@
 of a loop over a server-side cursor), every
 end of a transaction (commit, rollback, also where a ``with connection:`` block ends one: the server's commit
 work, on commit drop of temporary tables, the WAL flush) and every new connection runs inside a context manager of the
-benchmark's, which measures what it wants (wall time, the backend's CPU) and files it (by statement, by phase)."""
+benchmark's, which measures what it wants (wall time, the backend's CPU) and files it (by statement, by phase).
+Calls a stage makes behind its work (``khabar.warehouse.Behind``) run on another thread: ``on_main_thread`` tells
+them apart, and ``patch_behind`` times what the stage waits for them."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import types
 from collections.abc import Callable
 
@@ -64,3 +67,23 @@ def patch_psycopg2(
             return connect(*a, **k)
 
     psycopg2.connect = connect_timed
+
+
+def on_main_thread() -> bool:
+    """Whether the call runs on the thread the stage runs on (a Celery worker's task, the benchmark's stage, a
+    forked batch worker's): calls on ``Behind``'s thread overlap the stage's work and cost it only its waits."""
+    return threading.current_thread() is threading.main_thread()
+
+
+def patch_behind(around_wait: Callable[[], contextlib.AbstractContextManager]) -> None:
+    """From now on each wait of a stage for its calls behind its work (``Behind.wait``, which ``Behind.close``
+    calls for each queued call) runs inside ``around_wait()``."""
+    from khabar.warehouse import Behind
+
+    wait = Behind.wait
+
+    def wait_timed(self, future):
+        with around_wait():
+            return wait(self, future)
+
+    Behind.wait = wait_timed

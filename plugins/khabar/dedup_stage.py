@@ -19,6 +19,7 @@ Results are those of the former single-pass stage: the same statuses, stories, m
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -35,9 +36,10 @@ from khabar.dedup import (
     settings_from_env,
     shingles,
 )
-from khabar.warehouse import copy_rows, delete_by_ids, transaction
+from khabar.warehouse import CopyData, copy_rows, delete_by_ids, stream_behind, transaction
 
-CHUNK = 2000  # documents (or pairs) per cursor fetch and per COPY
+CHUNK = 2000  # pairs per cursor fetch and per COPY
+PREPARE_CHUNK = 500  # documents prepare fingerprints at a time, read and written behind its work
 # The run's band keys, one row per band (staging keeps them as one array per document; band b is at b + 1).
 RUN_BANDS = (
     "select l.doc_id, k.ord::int - 1 as band, k.band_key from staging.lsh_bands l,"
@@ -93,10 +95,9 @@ def _binary_array(arr: np.ndarray) -> bytes:
     return np.array([1, 0, oid, len(arr), 1], dtype=">i4").tobytes() + items.tobytes()
 
 
-def copy_fingerprints(cur, table: str, column: str, run_id: str, rows: list[tuple[str, np.ndarray]]) -> None:
-    """``(run_id, doc_id, column)`` rows of ``table`` in one binary COPY: the arrays go as numpy writes them,
-    where the text form cost a Python str per element here and a parse per element in the server."""
-    import io
+def encode_fingerprints(run_id: str, rows: list[tuple[str, np.ndarray]]) -> io.BytesIO:
+    """``(run_id, doc_id, array)`` rows in COPY's binary format: the arrays go as numpy writes them, where the
+    text form cost a Python str per element here and a parse per element in the server."""
     import struct
 
     run = run_id.encode()
@@ -107,8 +108,15 @@ def copy_fingerprints(cur, table: str, column: str, run_id: str, rows: list[tupl
         buf.write(struct.pack(f">hi{len(run)}si{len(doc)}si", 3, len(run), run, len(doc), doc, len(payload)))
         buf.write(payload)
     buf.write(_COPY_TRAILER)
+    return buf
+
+
+def copy_fingerprints(cur, table: str, column: str, buf: io.BytesIO) -> None:
+    """``encode_fingerprints``' rows into ``(run_id, doc_id, column)`` of ``table``, in one read (see
+    ``khabar.warehouse.CopyData.copy``)."""
+    size = buf.tell()
     buf.seek(0)
-    cur.copy_expert(f"copy {table} (run_id, doc_id, {column}) from stdin with (format binary)", buf)
+    cur.copy_expert(f"copy {table} (run_id, doc_id, {column}) from stdin with (format binary)", buf, size=max(8192, size))
 
 
 def _subset(doc_ids: Sequence[str] | None, where: str | None) -> tuple[str, tuple]:
@@ -144,21 +152,26 @@ def _prepare(cur, run_id: str, doc_ids: Sequence[str] | None = None, where: str 
             delete_by_ids(cur, table, run_id, subset)
     cur.execute("create temporary table if not exists dedup_prepared_hashes (doc_id text, body_hash text) on commit drop")
     cur.execute("truncate dedup_prepared_hashes")
-    n = 0
-    with cur.connection.cursor(name="dedup_prepare") as stream:
-        stream.itersize = CHUNK
-        stream.execute(f"select doc_id, body from staging.documents where run_id = %s and {LIVE} and {cond}", (run_id, *params))
-        while rows := stream.fetchmany(CHUNK):
-            hashes, bands, arrays = [], [], []
-            for doc_id, body in rows:
-                h, arr, keys = fingerprint(body)
-                hashes.append((doc_id, h))
-                arrays.append((doc_id, arr))
-                bands.append((doc_id, np.array(keys, dtype=np.int64)))
-            copy_rows(cur, "dedup_prepared_hashes", ("doc_id", "body_hash"), hashes)
-            copy_fingerprints(cur, "staging.dedup_shingles", "shingles", run_id, arrays)
-            copy_fingerprints(cur, "staging.lsh_bands", "band_keys", run_id, bands)
-            n += len(rows)
+
+    def work(rows: list[tuple[str, str]]) -> tuple[CopyData, io.BytesIO, io.BytesIO]:
+        hashes, bands, arrays = [], [], []
+        for doc_id, body in rows:
+            h, arr, keys = fingerprint(body)
+            hashes.append((doc_id, h))
+            arrays.append((doc_id, arr))
+            bands.append((doc_id, np.array(keys, dtype=np.int64)))
+        return CopyData(hashes), encode_fingerprints(run_id, arrays), encode_fingerprints(run_id, bands)
+
+    def write(c, encoded: tuple[CopyData, io.BytesIO, io.BytesIO]) -> None:
+        hashes, arrays, bands = encoded
+        hashes.copy(c, "dedup_prepared_hashes", ("doc_id", "body_hash"))
+        copy_fingerprints(c, "staging.dedup_shingles", "shingles", arrays)
+        copy_fingerprints(c, "staging.lsh_bands", "band_keys", bands)
+
+    n, _ = stream_behind(
+        cur, "dedup_prepare", f"select doc_id, body from staging.documents where run_id = %s and {LIVE} and {cond}",
+        (run_id, *params), PREPARE_CHUNK, work, write,
+    )
     # without statistics the planner took the hashes for ~900 rows and hashed all the run's documents to
     # match them, in every batch (51 ms a batch at 10k documents, 13 ms by primary key)
     cur.execute("analyze dedup_prepared_hashes")

@@ -24,11 +24,14 @@ from pathlib import Path
 from khabar.document import Document, Quarantined
 from khabar.paths import INCLUDE_DIR, PROJECT_ROOT, SAMPLE_LANDING_DIR
 from khabar.warehouse import (
+    Behind,
+    CopyData,
     RunLocked,
     apply_migrations,
     copy_records,
     day_lock,
     delete_by_ids,
+    stream_behind,
     transaction,
     update_from_rows,
 )
@@ -128,20 +131,29 @@ def pipeline_version() -> str:
 _REQUIRED = {"file_id": "", "source_path": "", "record_index": 0, "file_format": "", "raw_text": ""}
 
 
-def _read_documents(
-    cur, run_id: str, statuses: tuple[str, ...] = ("active",), batch: int | None = None,
+CHUNK = 500  # documents a batch stage has in hand at a time (see _each_chunk)
+
+
+def _each_chunk(
+    cur, run_id: str, work, write, statuses: tuple[str, ...] = ("active",), batch: int | None = None,
     columns: tuple[str, ...] = DOC_COLUMNS, exprs: dict[str, str] | None = None,
-) -> list[Document]:
-    """The run's documents (of one batch, or all), in source order, with ``columns`` filled (those named in
-    ``exprs`` from that SQL expression instead of the column)."""
+) -> tuple[int, int]:
+    """The run's documents in ``statuses`` (of one batch, or all), in source order, with ``columns`` filled (those
+    named in ``exprs`` from that SQL expression instead of the column), through ``work(docs)`` a chunk of
+    ``CHUNK`` at a time, read and written behind the work (``khabar.warehouse.stream_behind``): what ``work``
+    returns (its writes, encoded: ``CopyData``) goes to ``write(cursor, it)``, which returns a count. Returns
+    (documents, the writes' counts summed)."""
     where = "" if batch is None else " and batch_no = %(batch)s"
-    select = ", ".join((exprs or {}).get(c, c) for c in columns)
-    cur.execute(
-        f"select {select} from staging.documents where run_id = %(run_id)s and status in %(statuses)s{where}"
-        " order by source_path, record_index",
-        {"run_id": run_id, "statuses": statuses, "batch": batch},
+    query = (
+        f"select {', '.join((exprs or {}).get(c, c) for c in columns)} from staging.documents"
+        f" where run_id = %(run_id)s and status in %(statuses)s{where} order by source_path, record_index"
     )
-    return [Document(**{**_REQUIRED, **dict(zip(columns, row, strict=True))}) for row in cur.fetchall()]
+
+    def documents(rows: list[tuple]):
+        return work([Document(**{**_REQUIRED, **dict(zip(columns, row, strict=True))}) for row in rows])
+
+    params = {"run_id": run_id, "statuses": statuses, "batch": batch}
+    return stream_behind(cur, "khabar_chunks", query, params, CHUNK, documents, write)
 
 
 def _update_documents(
@@ -248,7 +260,7 @@ def check_owner(dsn: str, run: Run) -> None:
 # ------------------------------------------------------------------------------ stages
 
 
-INGEST_CHUNK = 2000  # documents per COPY at ingest: what the ingest task holds at a time, whatever the day's size
+INGEST_CHUNK = 500  # documents per COPY at ingest: what the ingest task holds at a time, whatever the day's size
 INGEST_COLUMNS = (
     "run_id", "doc_id", "file_id", "source_path", "record_index", "file_format", "status", "raw_text", "raw_title", "meta",
     "batch_no",
@@ -275,18 +287,20 @@ def ingest(dsn: str, run: Run) -> dict:
     with transaction(dsn) as cur:
         for table in ("stripped_lines", "quarantine", "documents", "files", "ingests", "ingest_marks"):
             cur.execute(f"delete from staging.{table} where run_id = %s", (rid,))
-        for lf in files:  # in path order, and so the documents in (source_path, record_index) order
-            info, file_docs, file_bad = ingest_file(lf, run.max_file_bytes, evidence)
-            infos.append(info)
-            bad += file_bad
-            for d in sorted(file_docs, key=lambda d: d.record_index):
-                chunk.append((rid, d.doc_id, d.file_id, d.source_path, d.record_index, d.file_format, "active", d.raw_text,
-                              d.raw_title, json.dumps(d.meta, ensure_ascii=False), count // size))
-                count += 1
-            if len(chunk) >= INGEST_CHUNK:
-                copy_records(cur, "staging.documents", INGEST_COLUMNS, chunk)
-                chunk = []
-        copy_records(cur, "staging.documents", INGEST_COLUMNS, chunk)
+        # each chunk is COPYed behind the reading of the next files (khabar.warehouse.Behind)
+        with Behind(cur) as behind:
+            for lf in files:  # in path order, and so the documents in (source_path, record_index) order
+                info, file_docs, file_bad = ingest_file(lf, run.max_file_bytes, evidence)
+                infos.append(info)
+                bad += file_bad
+                for d in sorted(file_docs, key=lambda d: d.record_index):
+                    chunk.append((rid, d.doc_id, d.file_id, d.source_path, d.record_index, d.file_format, "active",
+                                  d.raw_text, d.raw_title, json.dumps(d.meta, ensure_ascii=False), count // size))
+                    count += 1
+                if len(chunk) >= INGEST_CHUNK:
+                    behind.submit(copy_records, "staging.documents", INGEST_COLUMNS, CopyData(chunk))
+                    chunk = []
+            behind.submit(copy_records, "staging.documents", INGEST_COLUMNS, CopyData(chunk))
         planned, batches = plan_batches(count, size, MAX_BATCHES)
         if planned != size:  # more than MAX_BATCHES batches of the asked size: fewer, bigger ones, in the same order
             cur.execute(
@@ -338,7 +352,6 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
 
     stripper, rid = Stripper(), run.run_id
     # A re-run starts from the documents as ingest left them: strip's own removals and quarantine go.
-    docs = _read_documents(cur, rid, ("active", "quarantined"), batch, STRIP_READ)
     if batch is None:
         cur.execute("delete from staging.stripped_lines where run_id = %s", (rid,))
         cur.execute("delete from staging.quarantine where run_id = %s and stage = 'strip'", (rid,))
@@ -350,26 +363,31 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
             " and d.batch_no = %(batch)s",
             {"run_id": rid, "batch": batch},
         )
-    for doc in docs:
-        doc.status = "active"
-        stripper.strip_document(doc, settings.review_loss_share)
-    # The text is the stage's and the draft the finish starts from: strip_draft holds a draft only where a finish
-    # changed the text (a few documents a day), null here. Kept twice for every document, the text's second copy
-    # was a third of the update's time.
-    update_from_rows(
-        cur, "staging.documents", _document_keys(rid, batch), "doc_id", STRIP_WRITE,
-        (
-            (d.doc_id, d.stripped_text, d.kept_line_nos, d.title, d.outlet, _db_value("meta", d.meta),
-             d.status, d.byline, d.photo_credit, d.cited_source, d.text_loss, d.needs_review)
-            for d in docs
-        ),
-        also={"strip_draft": "null"},
-    )
-    lines = copy_records(
-        cur, "staging.stripped_lines", ("run_id", "doc_id", "line_no", "line", "rule"),
-        ((rid, d.doc_id, s.line_no, s.line, s.rule) for d in docs for s in d.stripped),
-    )
-    return {"batch": batch, "documents": len(docs), "lines_removed": lines}
+
+    def work(docs: list[Document]) -> tuple[CopyData, CopyData]:
+        for doc in docs:
+            doc.status = "active"
+            stripper.strip_document(doc, settings.review_loss_share)
+        return (
+            CopyData(
+                (d.doc_id, d.stripped_text, d.kept_line_nos, d.title, d.outlet, _db_value("meta", d.meta),
+                 d.status, d.byline, d.photo_credit, d.cited_source, d.text_loss, d.needs_review)
+                for d in docs
+            ),
+            CopyData((rid, d.doc_id, s.line_no, s.line, s.rule) for d in docs for s in d.stripped),
+        )
+
+    def write(c, rows: tuple[CopyData, CopyData]) -> int:
+        # The text is the stage's and the draft the finish starts from: strip_draft holds a draft only where a
+        # finish changed the text (a few documents a day), null here. Kept twice for every document, the text's
+        # second copy was a third of the update's time.
+        documents, lines = rows
+        update_from_rows(c, "staging.documents", _document_keys(rid, batch), "doc_id", STRIP_WRITE, documents,
+                         also={"strip_draft": "null"})
+        return copy_records(c, "staging.stripped_lines", ("run_id", "doc_id", "line_no", "line", "rule"), lines)
+
+    documents, lines = _each_chunk(cur, rid, work, write, ("active", "quarantined"), batch, STRIP_READ)
+    return {"batch": batch, "documents": documents, "lines_removed": lines}
 
 
 def strip_finish(dsn: str, run: Run) -> dict:
@@ -509,18 +527,26 @@ def _strip_finish(cur, run: Run, settings) -> dict:
     }
 
 
+NORMALIZE_WRITE = ("body", "title", "word_count")
+
+
 def normalize(dsn: str, run: Run, batch: int | None = None) -> dict:
     """hazm-based normalization of body and title; the raw text stays beside them."""
     from khabar.normalize import normalize_text
 
-    with transaction(dsn) as cur:
-        docs = _read_documents(cur, run.run_id, batch=batch, columns=("doc_id", "stripped_text", "title"))
+    def work(docs: list[Document]) -> CopyData:
         for doc in docs:
             doc.body = normalize_text(doc.stripped_text or "")
             doc.title = normalize_text(doc.title) if doc.title else None
             doc.word_count = len(doc.body.split())
-        _update_documents(cur, run.run_id, docs, ("body", "title", "word_count"), batch=batch)
-    return {"batch": batch, "documents": len(docs)} if batch is not None else {"documents": len(docs)}
+        return CopyData((d.doc_id, d.body, d.title, d.word_count) for d in docs)
+
+    def write(c, rows: CopyData) -> int:
+        return update_from_rows(c, "staging.documents", _document_keys(run.run_id, batch), "doc_id", NORMALIZE_WRITE, rows)
+
+    with transaction(dsn) as cur:
+        documents, _ = _each_chunk(cur, run.run_id, work, write, batch=batch, columns=("doc_id", "stripped_text", "title"))
+    return {"batch": batch, "documents": documents} if batch is not None else {"documents": documents}
 
 
 DATE_READ = ("doc_id", "source_path", "raw_text", "meta", "stripped_text", "body")
@@ -528,6 +554,10 @@ DATE_READ = ("doc_id", "source_path", "raw_text", "meta", "stripped_text", "body
 # metadata has any (strip's, from .txt scrapes). Read for every document, they were half the stage's reads.
 _HAS_DATELINES = "coalesce(meta->'datelines', '[]') not in ('[]', 'null')"
 DATE_READ_EXPRS = {c: f"case when {_HAS_DATELINES} then {c} end" for c in ("raw_text", "stripped_text")}
+DATE_MENTION_COLUMNS = (
+    "run_id", "doc_id", "start_char", "end_char", "surface", "resolved_day", "resolved_jalali", "calendar", "kind",
+    "weekday_ok", "confidence",
+)
 DATE_WRITE = (
     "published_at", "published_jalali", "date_source", "date_evidence", "date_reason", "date_confidence", "date_calendar",
     "date_weekday_mismatch",
@@ -541,8 +571,10 @@ def date_tag(dsn: str, run: Run, batch: int | None = None) -> dict:
     from khabar.dates import header_datelines, tag_date, tag_mentions
 
     rid = run.run_id
-    with transaction(dsn) as cur:
-        docs = _read_documents(cur, rid, batch=batch, columns=DATE_READ, exprs=DATE_READ_EXPRS)
+    dated = 0
+
+    def work(docs: list[Document]) -> tuple[CopyData, CopyData]:
+        nonlocal dated
         for doc in docs:
             datelines = header_datelines(doc.raw_text or "", doc.meta.get("datelines") or [], doc.stripped_text or "")
             result = tag_date(doc.meta, datelines, doc.source_path, run.day)
@@ -551,21 +583,28 @@ def date_tag(dsn: str, run: Run, batch: int | None = None) -> dict:
             doc.date_confidence, doc.date_calendar = result.confidence, result.calendar
             doc.date_weekday_mismatch = result.weekday_mismatch
             doc.mentions = tag_mentions(doc.body or "", doc.published_at)
-        _update_documents(cur, rid, docs, DATE_WRITE, batch=batch)  # typed by the temporary table: a column of nulls is fine
-        if batch is None:
-            cur.execute("delete from staging.date_mentions where run_id = %s", (rid,))
-        else:
-            _delete_batch_rows(cur, "staging.date_mentions", rid, batch)
-        mentions = copy_records(
-            cur, "staging.date_mentions",
-            ("run_id", "doc_id", "start_char", "end_char", "surface", "resolved_day", "resolved_jalali", "calendar", "kind",
-             "weekday_ok", "confidence"),
-            (
+            dated += doc.published_at is not None
+        return (
+            CopyData((d.doc_id, *(getattr(d, c) for c in DATE_WRITE)) for d in docs),
+            CopyData(
                 (rid, d.doc_id, m.start, m.end, m.surface, m.day, m.jalali, m.calendar, m.kind, m.weekday_ok, m.confidence)
                 for d in docs for m in d.mentions
             ),
         )
-        out = {"documents": len(docs), "dated": sum(1 for d in docs if d.published_at is not None), "mentions": mentions}
+
+    def write(c, rows: tuple[CopyData, CopyData]) -> int:
+        dates, mentions = rows
+        # typed by the temporary table: a column of nulls is fine
+        update_from_rows(c, "staging.documents", _document_keys(rid, batch), "doc_id", DATE_WRITE, dates)
+        return copy_records(c, "staging.date_mentions", DATE_MENTION_COLUMNS, mentions)
+
+    with transaction(dsn) as cur:
+        if batch is None:
+            cur.execute("delete from staging.date_mentions where run_id = %s", (rid,))
+        else:
+            _delete_batch_rows(cur, "staging.date_mentions", rid, batch)
+        documents, mentions = _each_chunk(cur, rid, work, write, batch=batch, columns=DATE_READ, exprs=DATE_READ_EXPRS)
+        out = {"documents": documents, "dated": dated, "mentions": mentions}
         if batch is None:
             return out | {"calendar_days_added": _date_tag_finish(cur, run)["calendar_days_added"]}
     return {"batch": batch, **out}

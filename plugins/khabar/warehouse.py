@@ -275,21 +275,35 @@ def copy_cell(value) -> str:
     return str(value)
 
 
-def copy_records(cur, table: str, columns: tuple[str, ...], rows) -> int:
-    """Bulk-load rows of any values ``copy_cell`` takes with one COPY (text is escaped, so bodies with
-    tabs, newlines and backslashes go through as written); return how many rows went."""
-    import io
+class CopyData:
+    """Rows of any values ``copy_cell`` takes, in COPY's text format (text is escaped, so bodies with tabs,
+    newlines and backslashes go through as written): encoded where they are computed, COPYed later, possibly
+    by the thread of a ``Behind``."""
 
-    buf = io.StringIO()
-    n = 0
-    for row in rows:
-        buf.write("\t".join([copy_cell(v) for v in row]))
-        buf.write("\n")
-        n += 1
-    if n:
-        buf.seek(0)
-        cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin", buf)
-    return n
+    def __init__(self, rows) -> None:
+        import io
+
+        buf = io.StringIO()
+        n = 0
+        for row in rows:
+            buf.write("\t".join([copy_cell(v) for v in row]))
+            buf.write("\n")
+            n += 1
+        self.rows, self._buf, self._chars = n, buf, buf.tell()
+
+    def copy(self, cur, table: str, columns: tuple[str, ...]) -> int:
+        """COPY the rows into ``table``; return how many went. The buffer goes to psycopg2 in one read:
+        read 8 KB at a time (psycopg2's default), each read took the GIL from a stage's work on another thread."""
+        if self.rows:
+            self._buf.seek(0)
+            cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin", self._buf, size=max(8192, self._chars))
+        return self.rows
+
+
+def copy_records(cur, table: str, columns: tuple[str, ...], rows) -> int:
+    """Bulk-load rows of any values ``copy_cell`` takes (or a ``CopyData`` of them) with one COPY; return how
+    many rows went."""
+    return (rows if isinstance(rows, CopyData) else CopyData(rows)).copy(cur, table, columns)
 
 
 def delete_by_ids(cur, table: str, run_id: str, doc_ids: list[str]) -> None:
@@ -312,7 +326,8 @@ def delete_by_ids(cur, table: str, run_id: str, doc_ids: list[str]) -> None:
 def update_from_rows(
     cur, table: str, keys: dict[str, str], key: str, columns: tuple[str, ...], rows, also: dict[str, str] | None = None,
 ) -> int:
-    """Set ``columns`` of ``table``'s rows from ``rows`` (``(key value, *column values)``), set-based: the
+    """Set ``columns`` of ``table``'s rows from ``rows`` (``(key value, *column values)``, or a ``CopyData`` of
+    them), set-based: the
     rows are COPYed into a temporary table of the same column types, then one ``update ... from``.
     ``keys`` fixes other columns of the match (e.g. ``{"run_id": day}``); ``also`` sets more columns to SQL
     expressions over the row as it was (``t``) and the new values (``u``), e.g. ``{"strip_draft": "null"}``."""
@@ -331,3 +346,95 @@ def update_from_rows(
         cur.execute(f"update {table} t set {sets} from _khabar_update u where t.{key} = u.{key}{match}", keys)
     cur.execute("drop table _khabar_update")
     return n
+
+
+class Behind:
+    """A transaction's database calls run in order by one background thread while the caller computes: a stage
+    reads its next documents and writes its last ones while it works on the ones in hand, and waits only for
+    what it needs (``wait``) and, at the end, for the last write (``close``). The calls share the caller's
+    connection (psycopg2 serialises its use; each call gets a cursor of its own): they are the transaction's,
+    committed or rolled back with it. After a failed call the calls still queued are skipped (the transaction
+    is aborted) and the error is raised by the next ``wait`` or by ``close``. Used as a context manager: on
+    the way out the queue is emptied (with an exception in flight: skipped) before the transaction ends."""
+
+    def __init__(self, cur: psycopg2.extensions.cursor) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._conn = cur.connection
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="khabar-db")
+        self._futures: list = []
+        self._failed: BaseException | None = None
+
+    def _call(self, fn, args):
+        if self._failed is not None:
+            return None
+        try:
+            with self._conn.cursor() as cur:
+                return fn(cur, *args)
+        except BaseException as exc:
+            self._failed = exc
+            raise
+
+    def submit(self, fn, *args):
+        """Queue ``fn(cursor, *args)``; returns its future (for ``wait``)."""
+        future = self._pool.submit(self._call, fn, args)
+        self._futures.append(future)
+        return future
+
+    def wait(self, future):
+        """Block until ``future`` is done; its result, or the queue's first error."""
+        future.result()
+        if self._failed is not None:
+            raise self._failed
+        return future.result()
+
+    def close(self) -> None:
+        """Block until every queued call is done; raise the first error."""
+        try:
+            for future in self._futures:
+                self.wait(future)
+        finally:
+            self._pool.shutdown(wait=True)
+            self._futures.clear()
+
+    def __enter__(self) -> Behind:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        self._failed = self._failed or exc  # skip what is queued; the transaction rolls back
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stream_behind(cur, name: str, query: str, params, size: int, work, write) -> tuple[int, int]:
+    """The rows of ``query`` through ``work(rows)`` ``size`` at a time (a server-side cursor ``name``); what
+    ``work`` returns (the chunk's writes, encoded: ``CopyData``) goes to ``write(cursor, it)``, which returns a
+    count. The reads and writes run behind the work (``Behind``): while the caller works on a chunk, the next one
+    is read and the last one written, so it waits for the database for the first chunk's read and the last
+    chunk's write. What takes Python's lock (making objects of the rows, encoding the writes) belongs in
+    ``work``, on the caller's thread: on the other one, it took the lock from the caller's work as often.
+    Returns (rows, the writes' counts summed)."""
+    stream = None
+
+    def fetch(c) -> list[tuple]:
+        nonlocal stream
+        if stream is None:
+            stream = c.connection.cursor(name=name)
+            stream.execute(query, params)
+        rows = stream.fetchmany(size)
+        if len(rows) < size:
+            stream.close()
+        return rows
+
+    n, writes = 0, []
+    with Behind(cur) as behind:
+        fetching = behind.submit(fetch)
+        while rows := behind.wait(fetching):
+            fetching = behind.submit(fetch) if len(rows) == size else None
+            writes.append(behind.submit(write, work(rows)))
+            n += len(rows)
+            if fetching is None:
+                break
+    return n, sum(w.result() or 0 for w in writes)

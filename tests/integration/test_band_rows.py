@@ -9,7 +9,7 @@ import numpy as np
 import psycopg2
 import pytest
 
-from khabar.dedup_stage import _sql_pairs, copy_fingerprints, copy_run_bands, run_band_pairs
+from khabar.dedup_stage import _sql_pairs, copy_fingerprints, copy_run_bands, encode_fingerprints, run_band_pairs
 from khabar.pipeline import load_sql, split_load_sql
 from khabar.warehouse import apply_migrations
 
@@ -22,7 +22,8 @@ ROWS = "select article_id, band, band_key from reporting.lsh_bands order by 1, 2
 def _stage(cur, keys: dict[str, list[int]], kept: tuple[str, ...] = ()) -> None:
     """The run's band key arrays staged, and the load's lsh_kept table naming the articles it keeps."""
     cur.execute("delete from staging.lsh_bands where run_id = %s", (RUN,))
-    copy_fingerprints(cur, "staging.lsh_bands", "band_keys", RUN, [(d, np.array(v, dtype=np.int64)) for d, v in keys.items()])
+    rows = [(d, np.array(v, dtype=np.int64)) for d, v in keys.items()]
+    copy_fingerprints(cur, "staging.lsh_bands", "band_keys", encode_fingerprints(RUN, rows))
     cur.execute("create temporary table lsh_kept (article_id text) on commit drop")
     cur.execute("insert into lsh_kept select unnest(%s::text[])", (list(kept),))
 

@@ -108,11 +108,15 @@ def test_the_reference_exercises_learned_furniture_and_copies(fresh_db, referenc
 
 @pytest.mark.parametrize(("batch_size", "reverse"), [(1, False), (2, True), (3, False), (10_000, False)])
 def test_any_batch_size_gives_the_same_warehouse(fresh_db, landing, env, reference, batch_size, reverse, monkeypatch):
+    import khabar.dedup_stage as dedup_stage
     import khabar.pipeline as pipeline
 
-    # ingest and strip's finish stream the day in chunks: of one or two documents here, to cross their edges
+    # ingest, the batch stages, dedup's fingerprints and strip's finish stream the day in chunks: of one or two documents here, to
+    # cross their edges (the batch stages' chunks read and written behind the work, a batch's last chunk full)
     monkeypatch.setattr(pipeline, "INGEST_CHUNK", min(batch_size, 2))
     monkeypatch.setattr(pipeline, "FINISH_CHUNK", min(batch_size, 2))
+    monkeypatch.setattr(pipeline, "CHUNK", min(batch_size, 2))
+    monkeypatch.setattr(dedup_stage, "PREPARE_CHUNK", min(batch_size, 2))
     for day in DAYS:
         run = Run(day, landing, airflow_run_id=RUN, quarantine_dir=landing.parent / "q",
                   batch_size=batch_size)
@@ -227,6 +231,47 @@ def test_copy_records_and_update_from_rows_keep_any_text_as_written(fresh_db):
         update_from_rows(cur, "t", {}, "k", ("body", "x"), ((i, s and s[::-1], None) for i, s in enumerate(texts)))
         cur.execute("select body, x from t order by k")
         assert cur.fetchall() == [(s and s[::-1], None) for s in texts]
+
+
+def test_calls_behind_the_work_are_the_transactions_in_order_and_a_failure_stops_them(fresh_db):
+    """``Behind`` runs its calls one after another on the transaction's connection, on a thread of its own: their
+    writes commit or roll back with the transaction; after a failed call the queued ones are skipped and the
+    error reaches the caller (at its next wait, or when the block ends), and the transaction rolls back."""
+    from khabar.warehouse import Behind, transaction
+
+    def insert(cur, k: int) -> int:
+        cur.execute("insert into behind_t values (%s, pg_backend_pid()) returning k", (k,))
+        return cur.fetchone()[0]
+
+    with transaction(fresh_db) as cur:
+        cur.execute("create table behind_t (k integer primary key, pid integer)")
+    with transaction(fresh_db) as cur:
+        cur.execute("select pg_backend_pid()")
+        (pid,) = cur.fetchone()
+        with Behind(cur) as behind:
+            futures = [behind.submit(insert, k) for k in range(5)]
+            assert behind.wait(futures[2]) == 2
+            threads = behind.submit(lambda c: threading.current_thread().name)
+        assert [f.result() for f in futures] == list(range(5))
+        assert threads.result().startswith("khabar-db") and threading.current_thread().name != threads.result()
+        cur.execute("select k from behind_t where pid = %s order by k", (pid,))
+        assert cur.fetchall() == [(k,) for k in range(5)]
+    assert query(fresh_db, "select count(*) from behind_t") == [(5,)]
+
+    with pytest.raises(psycopg2.errors.UniqueViolation), transaction(fresh_db) as cur, Behind(cur) as behind:
+        behind.submit(insert, 10)
+        behind.submit(insert, 0)  # already there: fails
+        skipped = behind.submit(insert, 11)
+    assert skipped.result() is None
+    with transaction(fresh_db) as cur:
+        with pytest.raises(psycopg2.errors.UniqueViolation), Behind(cur) as behind:
+            failed = behind.submit(insert, 1)
+            behind.wait(failed)
+        cur.connection.rollback()
+    with pytest.raises(RuntimeError), transaction(fresh_db) as cur, Behind(cur) as behind:
+        behind.submit(insert, 20)
+        raise RuntimeError  # the stage's own failure: what is queued is skipped or done, then the rollback
+    assert query(fresh_db, "select count(*) from behind_t") == [(5,)]
 
 
 def test_a_task_runs_its_transactions_on_the_day_locks_connection(fresh_db):

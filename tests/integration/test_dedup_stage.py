@@ -159,7 +159,7 @@ def test_fingerprints_copied_in_binary_form_are_the_arrays_given(staged, whole):
     the very integers given, edge cases included (empty, the extremes), under the given ids."""
     import numpy as np
 
-    from khabar.dedup_stage import copy_fingerprints
+    from khabar.dedup_stage import copy_fingerprints, encode_fingerprints
 
     dsn, _ = staged
     shingles = {"a": [], "b": [-(2**31), -1, 0, 1, 2**31 - 1], "c": list(range(-500, 500, 7)), "دو": [42]}
@@ -167,8 +167,10 @@ def test_fingerprints_copied_in_binary_form_are_the_arrays_given(staged, whole):
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("create temporary table s (run_id text, doc_id text, shingles integer[])")
         cur.execute("create temporary table k (run_id text, doc_id text, band_keys bigint[])")
-        copy_fingerprints(cur, "s", "shingles", "2022-01-21", [(d, np.array(v, dtype=np.int32)) for d, v in shingles.items()])
-        copy_fingerprints(cur, "k", "band_keys", "2022-01-21", [(d, np.array(v, dtype=np.int64)) for d, v in keys.items()])
+        copy_fingerprints(cur, "s", "shingles", encode_fingerprints(
+            "2022-01-21", [(d, np.array(v, dtype=np.int32)) for d, v in shingles.items()]))
+        copy_fingerprints(cur, "k", "band_keys", encode_fingerprints(
+            "2022-01-21", [(d, np.array(v, dtype=np.int64)) for d, v in keys.items()]))
         cur.execute("select run_id, doc_id, shingles from s")
         assert {d: (r, v) for r, d, v in cur.fetchall()} == {d: ("2022-01-21", v) for d, v in shingles.items()}
         cur.execute("select run_id, doc_id, band_keys from k")
