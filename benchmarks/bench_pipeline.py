@@ -195,7 +195,9 @@ def write_landing(root: Path, n: int, mix: str, seed: int = 8) -> dict[str, int]
 
 class DbClock:
     """Wall time spent inside psycopg2 calls (connect, execute, executemany, fetch*, COPY, commit, rollback, the
-    fetches of a loop over a server-side cursor), by patching them (``psycopg_timing``). (Most COPYs' rows are
+    fetches of a loop over a server-side cursor) on the stage's thread, and waiting there for the calls running
+    behind its work (``khabar.warehouse.Behind``), by patching them (``psycopg_timing``); the calls behind, on
+    their own thread, are counted apart (``behind``): they overlap the stage's work. (Most COPYs' rows are
     written to a buffer before the call: building them counts as the stage's own work; the load's band rows are
     streamed, their pieces built during the call.)
     With ``per_statement`` (``--top-sql``) also the CPU the connection's PostgreSQL backend spent during each

@@ -348,6 +348,25 @@ def update_from_rows(
     return n
 
 
+def spare_core() -> bool:
+    """Whether a core is idle besides the caller's: fewer runnable threads on the machine (the caller's included;
+    /proc/loadavg's fourth field, at this instant) than cores. True where the count cannot be read."""
+    try:
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return True
+    return running < (os.cpu_count() or 1)
+
+
+def overlap_from_env() -> bool:
+    """``NEWS_DB_BEHIND``: ``on`` (calls behind the work always run on their own thread), ``off`` (never: run
+    inline, in order), ``auto`` (the default: on where a core is idle when the stage starts, ``spare_core``)."""
+    setting = os.environ.get("NEWS_DB_BEHIND", "auto").strip().lower()
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"NEWS_DB_BEHIND must be auto, on or off, not {setting!r}")
+    return spare_core() if setting == "auto" else setting == "on"
+
+
 class Behind:
     """A transaction's database calls run in order by one background thread while the caller computes: a stage
     reads its next documents and writes its last ones while it works on the ones in hand, and waits only for
@@ -355,13 +374,19 @@ class Behind:
     connection (psycopg2 serialises its use; each call gets a cursor of its own): they are the transaction's,
     committed or rolled back with it. After a failed call the calls still queued are skipped (the transaction
     is aborted) and the error is raised by the next ``wait`` or by ``close``. Used as a context manager: on
-    the way out the queue is emptied (with an exception in flight: skipped) before the transaction ends."""
+    the way out the queue is emptied (with an exception in flight: skipped) before the transaction ends.
 
-    def __init__(self, cur: psycopg2.extensions.cursor) -> None:
+    The overlap pays only where a core would otherwise sit idle: the thread, and the PostgreSQL backend working
+    beside the stage, slow the stage's own work where every core is busy. With ``overlap`` False (by default
+    ``overlap_from_env``: where no core is idle when the stage starts, as when a worker's slots fill the machine's
+    cores) each call runs inline when it is submitted, with the same order, results and errors."""
+
+    def __init__(self, cur: psycopg2.extensions.cursor, overlap: bool | None = None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._conn = cur.connection
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="khabar-db")
+        self.overlap = overlap_from_env() if overlap is None else overlap
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="khabar-db") if self.overlap else None
         self._futures: list = []
         self._failed: BaseException | None = None
 
@@ -376,8 +401,17 @@ class Behind:
             raise
 
     def submit(self, fn, *args):
-        """Queue ``fn(cursor, *args)``; returns its future (for ``wait``)."""
-        future = self._pool.submit(self._call, fn, args)
+        """Queue ``fn(cursor, *args)`` (without overlap: run it now); returns its future (for ``wait``)."""
+        if self._pool is not None:
+            future = self._pool.submit(self._call, fn, args)
+        else:
+            from concurrent.futures import Future
+
+            future = Future()
+            try:
+                future.set_result(self._call(fn, args))
+            except Exception as exc:  # kept for wait or close, as the thread's future keeps it
+                future.set_exception(exc)
         self._futures.append(future)
         return future
 
@@ -394,7 +428,8 @@ class Behind:
             for future in self._futures:
                 self.wait(future)
         finally:
-            self._pool.shutdown(wait=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             self._futures.clear()
 
     def __enter__(self) -> Behind:
@@ -405,7 +440,8 @@ class Behind:
             self.close()
             return
         self._failed = self._failed or exc  # skip what is queued; the transaction rolls back
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def stream_behind(cur, name: str, query: str, params, size: int, work, write) -> tuple[int, int]:

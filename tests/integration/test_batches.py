@@ -117,6 +117,8 @@ def test_any_batch_size_gives_the_same_warehouse(fresh_db, landing, env, referen
     monkeypatch.setattr(pipeline, "FINISH_CHUNK", min(batch_size, 2))
     monkeypatch.setattr(pipeline, "CHUNK", min(batch_size, 2))
     monkeypatch.setattr(dedup_stage, "PREPARE_CHUNK", min(batch_size, 2))
+    # with the calls behind the work on their thread, and inline (khabar.warehouse.Behind): the same rows
+    monkeypatch.setenv("NEWS_DB_BEHIND", "on" if batch_size % 2 else "off")
     for day in DAYS:
         run = Run(day, landing, airflow_run_id=RUN, quarantine_dir=landing.parent / "q",
                   batch_size=batch_size)
@@ -233,17 +235,22 @@ def test_copy_records_and_update_from_rows_keep_any_text_as_written(fresh_db):
         assert cur.fetchall() == [(s and s[::-1], None) for s in texts]
 
 
-def test_calls_behind_the_work_are_the_transactions_in_order_and_a_failure_stops_them(fresh_db):
-    """``Behind`` runs its calls one after another on the transaction's connection, on a thread of its own: their
-    writes commit or roll back with the transaction; after a failed call the queued ones are skipped and the
-    error reaches the caller (at its next wait, or when the block ends), and the transaction rolls back."""
+@pytest.mark.parametrize("overlap", [True, False])
+def test_calls_behind_the_work_are_the_transactions_in_order_and_a_failure_stops_them(fresh_db, overlap, monkeypatch):
+    """``Behind`` runs its calls one after another on the transaction's connection, on a thread of its own (or
+    inline, without overlap): their writes commit or roll back with the transaction; after a failed call the
+    queued ones are skipped and the error reaches the caller (at its next wait, or when the block ends), and the
+    transaction rolls back."""
     from khabar.warehouse import Behind, transaction
+
+    monkeypatch.setenv("NEWS_DB_BEHIND", "on" if overlap else "off")
 
     def insert(cur, k: int) -> int:
         cur.execute("insert into behind_t values (%s, pg_backend_pid()) returning k", (k,))
         return cur.fetchone()[0]
 
     with transaction(fresh_db) as cur:
+        cur.execute("drop table if exists behind_t")
         cur.execute("create table behind_t (k integer primary key, pid integer)")
     with transaction(fresh_db) as cur:
         cur.execute("select pg_backend_pid()")
@@ -253,7 +260,8 @@ def test_calls_behind_the_work_are_the_transactions_in_order_and_a_failure_stops
             assert behind.wait(futures[2]) == 2
             threads = behind.submit(lambda c: threading.current_thread().name)
         assert [f.result() for f in futures] == list(range(5))
-        assert threads.result().startswith("khabar-db") and threading.current_thread().name != threads.result()
+        assert behind.overlap is overlap
+        assert (threads.result() != threading.current_thread().name) is overlap
         cur.execute("select k from behind_t where pid = %s order by k", (pid,))
         assert cur.fetchall() == [(k,) for k in range(5)]
     assert query(fresh_db, "select count(*) from behind_t") == [(5,)]
@@ -272,6 +280,21 @@ def test_calls_behind_the_work_are_the_transactions_in_order_and_a_failure_stops
         behind.submit(insert, 20)
         raise RuntimeError  # the stage's own failure: what is queued is skipped or done, then the rollback
     assert query(fresh_db, "select count(*) from behind_t") == [(5,)]
+
+
+def test_calls_go_behind_the_work_where_a_core_is_idle_or_as_set(monkeypatch):
+    from khabar import warehouse
+
+    monkeypatch.setattr(warehouse, "spare_core", lambda: False)
+    for setting, overlap in (("on", True), ("off", False), ("auto", False), (" AUTO ", False)):
+        monkeypatch.setenv("NEWS_DB_BEHIND", setting)
+        assert warehouse.overlap_from_env() is overlap
+    monkeypatch.setattr(warehouse, "spare_core", lambda: True)
+    monkeypatch.delenv("NEWS_DB_BEHIND")
+    assert warehouse.overlap_from_env() is True
+    monkeypatch.setenv("NEWS_DB_BEHIND", "sometimes")
+    with pytest.raises(ValueError, match="NEWS_DB_BEHIND"):
+        warehouse.overlap_from_env()
 
 
 def test_a_task_runs_its_transactions_on_the_day_locks_connection(fresh_db):

@@ -78,7 +78,7 @@ def test_calls_behind_the_work_are_told_apart_and_the_waits_for_them_timed(pg_se
     try:
         with conn, conn.cursor() as cur:
             cur.execute("select 1")
-            with Behind(cur) as behind:
+            with Behind(cur, overlap=True) as behind:
                 first = behind.submit(lambda c: c.execute("select 2"))
                 behind.wait(first)
                 behind.submit(lambda c: c.execute("select 3"))
