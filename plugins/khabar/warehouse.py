@@ -348,23 +348,13 @@ def update_from_rows(
     return n
 
 
-def spare_core() -> bool:
-    """Whether a core is idle besides the caller's: fewer runnable threads on the machine (the caller's included;
-    /proc/loadavg's fourth field, at this instant) than cores. True where the count cannot be read."""
-    try:
-        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
-        return True
-    return running < (os.cpu_count() or 1)
-
-
 def overlap_from_env() -> bool:
-    """``NEWS_DB_BEHIND``: ``on`` (calls behind the work always run on their own thread), ``off`` (never: run
-    inline, in order), ``auto`` (the default: on where a core is idle when the stage starts, ``spare_core``)."""
-    setting = os.environ.get("NEWS_DB_BEHIND", "auto").strip().lower()
-    if setting not in ("auto", "on", "off"):
-        raise ValueError(f"NEWS_DB_BEHIND must be auto, on or off, not {setting!r}")
-    return spare_core() if setting == "auto" else setting == "on"
+    """``NEWS_DB_BEHIND``: ``on`` (the default: the calls behind the work run on their own thread) or ``off``
+    (they run inline, in order: the stage waits for each)."""
+    setting = os.environ.get("NEWS_DB_BEHIND", "on").strip().lower()
+    if setting not in ("on", "off"):
+        raise ValueError(f"NEWS_DB_BEHIND must be on or off, not {setting!r}")
+    return setting == "on"
 
 
 class Behind:
@@ -376,10 +366,10 @@ class Behind:
     is aborted) and the error is raised by the next ``wait`` or by ``close``. Used as a context manager: on
     the way out the queue is emptied (with an exception in flight: skipped) before the transaction ends.
 
-    The overlap pays only where a core would otherwise sit idle: the thread, and the PostgreSQL backend working
-    beside the stage, slow the stage's own work where every core is busy. With ``overlap`` False (by default
-    ``overlap_from_env``: where no core is idle when the stage starts, as when a worker's slots fill the machine's
-    cores) each call runs inline when it is submitted, with the same order, results and errors."""
+    The overlap shortens a stage where a core would otherwise sit idle while it waits (the stage alone on the
+    machine, or a database on another one). Where every core is busy it turns the waits into slower work, with
+    no gain or loss measured. With ``overlap`` False (by default ``overlap_from_env``) each call runs inline
+    when it is submitted, with the same order, results and errors."""
 
     def __init__(self, cur: psycopg2.extensions.cursor, overlap: bool | None = None) -> None:
         from concurrent.futures import ThreadPoolExecutor

@@ -282,17 +282,15 @@ def test_calls_behind_the_work_are_the_transactions_in_order_and_a_failure_stops
     assert query(fresh_db, "select count(*) from behind_t") == [(5,)]
 
 
-def test_calls_go_behind_the_work_where_a_core_is_idle_or_as_set(monkeypatch):
+def test_calls_go_behind_the_work_unless_set_off(monkeypatch):
     from khabar import warehouse
 
-    monkeypatch.setattr(warehouse, "spare_core", lambda: False)
-    for setting, overlap in (("on", True), ("off", False), ("auto", False), (" AUTO ", False)):
+    monkeypatch.delenv("NEWS_DB_BEHIND", raising=False)
+    assert warehouse.overlap_from_env() is True
+    for setting, overlap in (("on", True), ("off", False), (" OFF ", False)):
         monkeypatch.setenv("NEWS_DB_BEHIND", setting)
         assert warehouse.overlap_from_env() is overlap
-    monkeypatch.setattr(warehouse, "spare_core", lambda: True)
-    monkeypatch.delenv("NEWS_DB_BEHIND")
-    assert warehouse.overlap_from_env() is True
-    monkeypatch.setenv("NEWS_DB_BEHIND", "sometimes")
+    monkeypatch.setenv("NEWS_DB_BEHIND", "auto")
     with pytest.raises(ValueError, match="NEWS_DB_BEHIND"):
         warehouse.overlap_from_env()
 
