@@ -10,7 +10,8 @@ batch number, so the DAG maps them over the batches and several workers share on
 whole day (strip's learned furniture, date-tag's calendar and coverage) is the stage's ``finish``,
 run once after its batches. ``batch=None`` is the whole day: every batch and the finish in one
 transaction (``run_stage``, ``run_day``). The result does not depend on the batch size.
-Staging is written with COPY and set-based SQL, never row by row.
+Staging is written with COPY and set-based SQL, never row by row. Ingest, normalize, date-tag and dedup's
+fingerprints read and write behind their work, a chunk at a time (``khabar.warehouse.Behind``).
 """
 
 from __future__ import annotations
