@@ -292,8 +292,8 @@ class CopyData:
         self.rows, self._buf, self._chars = n, buf, buf.tell()
 
     def copy(self, cur, table: str, columns: tuple[str, ...]) -> int:
-        """COPY the rows into ``table``; return how many went. The buffer goes to psycopg2 in one read:
-        read 8 KB at a time (psycopg2's default), each read took the GIL from a stage's work on another thread."""
+        """COPY the rows into ``table``; return how many went. psycopg2 gets the buffer in one read: at its
+        default of 8 KB a read, each read took Python's lock from the stage working on another thread."""
         if self.rows:
             self._buf.seek(0)
             cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin", self._buf, size=max(8192, self._chars))
@@ -327,8 +327,8 @@ def update_from_rows(
     cur, table: str, keys: dict[str, str], key: str, columns: tuple[str, ...], rows, also: dict[str, str] | None = None,
 ) -> int:
     """Set ``columns`` of ``table``'s rows from ``rows`` (``(key value, *column values)``, or a ``CopyData`` of
-    them), set-based: the
-    rows are COPYed into a temporary table of the same column types, then one ``update ... from``.
+    them), set-based: the rows are COPYed into a temporary table of the same column types, then one
+    ``update ... from``.
     ``keys`` fixes other columns of the match (e.g. ``{"run_id": day}``); ``also`` sets more columns to SQL
     expressions over the row as it was (``t``) and the new values (``u``), e.g. ``{"strip_draft": "null"}``."""
     cur.execute("drop table if exists _khabar_update")
