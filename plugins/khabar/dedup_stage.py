@@ -36,7 +36,7 @@ from khabar.dedup import (
     settings_from_env,
     shingles,
 )
-from khabar.warehouse import CopyData, copy_rows, delete_by_ids, stream_behind, transaction
+from khabar.warehouse import CopyData, copy_buffer, copy_rows, delete_by_ids, stream_behind, transaction
 
 CHUNK = 2000  # pairs per cursor fetch and per COPY
 PREPARE_CHUNK = 500  # documents prepare fingerprints at a time, read and written behind its work
@@ -112,11 +112,8 @@ def encode_fingerprints(run_id: str, rows: list[tuple[str, np.ndarray]]) -> io.B
 
 
 def copy_fingerprints(cur, table: str, column: str, buf: io.BytesIO) -> None:
-    """``encode_fingerprints``' rows into ``(run_id, doc_id, column)`` of ``table``, in one read (see
-    ``khabar.warehouse.CopyData.copy``)."""
-    size = buf.tell()
-    buf.seek(0)
-    cur.copy_expert(f"copy {table} (run_id, doc_id, {column}) from stdin with (format binary)", buf, size=max(8192, size))
+    """``encode_fingerprints``' rows into ``(run_id, doc_id, column)`` of ``table``."""
+    copy_buffer(cur, f"copy {table} (run_id, doc_id, {column}) from stdin with (format binary)", buf)
 
 
 def _subset(doc_ids: Sequence[str] | None, where: str | None) -> tuple[str, tuple]:

@@ -370,7 +370,7 @@ def _strip_batch(cur, run: Run, batch: int | None, settings) -> dict:
     stripper, rid = Stripper(), run.run_id
     # Strip reads its batch whole, works on it, then writes it, and not a chunk at a time behind its work
     # (_each_chunk) as the stages after it do. Under the CeleryExecutor, two mapped strip instances at a time,
-    # the chunked strip took 12.2-13.0 s summed over a 10k day's four instances against 9.0-10.3 s (one
+    # the chunked strip took 11.9-13.0 s summed over a 10k day's four instances against 9.0-10.3 s (one
     # process: 0.6 s faster). That held with the calls inline and with one chunk a batch. The cause was not found.
     # A re-run starts from the documents as ingest left them: strip's own removals and quarantine go.
     docs = _read_documents(cur, rid, ("active", "quarantined"), batch, STRIP_READ)

@@ -289,15 +289,22 @@ class CopyData:
             buf.write("\t".join([copy_cell(v) for v in row]))
             buf.write("\n")
             n += 1
-        self.rows, self._buf, self._chars = n, buf, buf.tell()
+        self.rows, self._buf = n, buf
 
     def copy(self, cur, table: str, columns: tuple[str, ...]) -> int:
-        """COPY the rows into ``table``; return how many went. psycopg2 gets the buffer in one read: at its
-        default of 8 KB a read, each read took Python's lock from the stage working on another thread."""
+        """COPY the rows into ``table``; return how many went."""
         if self.rows:
-            self._buf.seek(0)
-            cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin", self._buf, size=max(8192, self._chars))
+            copy_buffer(cur, f"copy {table} ({', '.join(columns)}) from stdin", self._buf)
         return self.rows
+
+
+def copy_buffer(cur, sql: str, buf) -> None:
+    """``sql`` (a ``copy ... from stdin``) fed the whole of ``buf`` (a StringIO or BytesIO written to its end),
+    in one read: at psycopg2's default of 8 KB a read, each read took Python's lock from a stage working on
+    another thread (``Behind``)."""
+    size = buf.tell()
+    buf.seek(0)
+    cur.copy_expert(sql, buf, size=max(8192, size))
 
 
 def copy_records(cur, table: str, columns: tuple[str, ...], rows) -> int:
@@ -407,10 +414,10 @@ class Behind:
 
     def wait(self, future):
         """Block until ``future`` is done; its result, or the queue's first error."""
-        future.result()
+        result = future.result()
         if self._failed is not None:
             raise self._failed
-        return future.result()
+        return result
 
     def close(self) -> None:
         """Block until every queued call is done; raise the first error."""
